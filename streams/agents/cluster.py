@@ -1,0 +1,129 @@
+"""Cluster agent on `deduped` (one partition: one global task model). First occurrences teach
+the incremental clusterer; duplicates take their original's cluster. Every event goes on to
+`clustered` with its stable task-cluster id; births, merges and splits go to `clusters.lineage`;
+the model is checkpointed (restarts resume) and published to the compacted
+`clusters.snapshot` so serving assigns requests with the same code; drift goes to `drift`."""
+from __future__ import annotations
+
+import collections
+import logging
+import time
+
+import faust
+
+from distillery.settings import Topics
+from streams.agents._hold import CheckpointedHold
+from streams.agents._send import send_all
+from streams.clustering import ClusterItem, DriftMonitor, TaskClusterer
+from streams.context import WorkerContext
+from streams.held import held_batches
+from streams.observation import now_ms
+
+log = logging.getLogger(__name__)
+CHECKPOINT = "cluster"
+SNAPSHOT_EVERY_S = 10.0
+
+
+class _RecentClusters(collections.OrderedDict):
+    """event_id -> cluster_id of recent first occurrences, so duplicates reuse it (bounded)."""
+
+    def __init__(self, cap: int = 200_000):
+        super().__init__()
+        self.cap = cap
+
+    def remember(self, event_id: str, cluster_id: int) -> None:
+        self[event_id] = cluster_id
+        if len(self) > self.cap:
+            self.popitem(last=False)
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    source = app.topic(Topics.DEDUPED, value_serializer="raw", key_serializer="raw")
+    clustered = app.topic(Topics.CLUSTERED, value_serializer="raw", key_serializer="raw")
+    lineage = app.topic(Topics.CLUSTER_LINEAGE, value_serializer="raw", key_serializer="raw")
+    snapshot = app.topic(Topics.CLUSTER_SNAPSHOT, value_serializer="raw", key_serializer="raw")
+    drift = app.topic(Topics.DRIFT, value_serializer="raw", key_serializer="raw")
+    state: dict = {}
+    recent = _RecentClusters()
+    published = {"version": -1, "at": 0.0}
+
+    def model() -> TaskClusterer:
+        if "model" not in state:
+            blob = ctx.checkpoints.load(CHECKPOINT, 0)
+            if blob:
+                state["model"], state["drift"] = TaskClusterer.from_bytes(blob), DriftMonitor()
+                saved_drift = ctx.checkpoints.load(CHECKPOINT + "-drift", 0)
+                if saved_drift:
+                    state["drift"] = DriftMonitor.from_bytes(saved_drift)
+                log.info("clustering resumed from checkpoint (model version %s)", state["model"].model_version)
+            else:
+                state["model"] = TaskClusterer.from_settings(ctx.settings)
+                state["drift"] = DriftMonitor()
+        return state["model"]
+
+    def process(messages: list) -> tuple[list, list, list]:
+        clusterer = model()
+        monitor: DriftMonitor = state["drift"]
+        records = [ctx.codec.decode(m.value, "observation-value")[0] for m in messages]
+        firsts = [r for r in records if not r.get("duplicate_of")]
+        assignments = clusterer.learn_batch([
+            ClusterItem(r["event_id"], r["prompt"], r["response"], r.get("tool_calls"), r["ts"]) for r in firsts])
+        for r, a in zip(firsts, assignments):
+            r["cluster_id"], r["cluster_model_version"] = a.cluster_id, a.model_version
+            recent.remember(r["event_id"], a.cluster_id)
+        for r in records:
+            if r.get("duplicate_of"):
+                cid = recent.get(r["duplicate_of"])
+                if cid is None:
+                    cid = clusterer.predict_one(r["prompt"], r.get("tool_calls"))
+                r["cluster_id"], r["cluster_model_version"] = cid, clusterer.model_version
+        drift_records = []
+        for r in records:
+            if r.get("cluster_id") is not None:
+                drift_records.extend(monitor.update_observation(r))
+        out = [(m.key, ctx.codec.encode("observation-value", r)) for m, r in zip(messages, records)]
+        lineage_out = [ctx.codec.encode("clusters.lineage-value", rec) for rec in clusterer.drain_lineage()]
+        drift_out = [ctx.codec.encode("drift-value", d) for d in drift_records]
+        return out, lineage_out, drift_out
+
+    def checkpoint() -> None:
+        if "model" in state:
+            ctx.checkpoints.save(CHECKPOINT, 0, state["model"].to_bytes())
+            ctx.checkpoints.save(CHECKPOINT + "-drift", 0, state["drift"].to_bytes())
+
+    def snapshot_record() -> bytes | None:
+        clusterer = model()
+        if clusterer.model_version == published["version"]:
+            return None
+        published["version"] = clusterer.model_version
+        return ctx.codec.encode("clusters.snapshot-value", {
+            "model_version": clusterer.model_version, "ts": now_ms(),
+            "featurizer": clusterer.featurizer_name, "state": clusterer.snapshot_bytes()})
+
+    hold = CheckpointedHold(lambda: ctx.cpu(checkpoint), ctx.checkpoint_every_s)
+
+    @app.agent(source, name="distillery.cluster")
+    async def cluster(stream):
+        async for events in held_batches(stream, ctx.batch_size, ctx.batch_within):
+            out, lineage_out, drift_out = await ctx.cpu(process, [e.message for e in events])
+            sends = [(clustered, k, v) for k, v in out] + [(lineage, None, v) for v in lineage_out] + \
+                    [(drift, None, v) for v in drift_out]
+            if time.monotonic() - published["at"] >= SNAPSHOT_EVERY_S:
+                snap = await ctx.cpu(snapshot_record)
+                published["at"] = time.monotonic()
+                if snap:
+                    sends.append((snapshot, b"task-model", snap))
+            await send_all(sends)
+            ctx.count("clustered", len(out))
+            ctx.count("drift_events", len(drift_out))
+            await hold.add(events)
+
+    @app.timer(ctx.checkpoint_every_s)
+    async def cluster_checkpoint():
+        if hold.held:
+            await hold.flush()
+        if "model" in state and state["model"].model_version != published["version"]:
+            snap = await ctx.cpu(snapshot_record)
+            if snap:
+                await send_all([(snapshot, b"task-model", snap)])
+                published["at"] = time.monotonic()
