@@ -58,9 +58,3 @@ def dead_letter(topic: str, partition: int, offset: int, key: bytes | None, payl
         "key": key,
         "payload": payload,
     }
-
-
-def scope_key(tenant: str, task_hint: str | None) -> bytes:
-    """Partition key of the internal topics: near-duplicates are searched within one scope,
-    so a scope must always land on the same partition (and dedupe state)."""
-    return f"{tenant}\x1f{task_hint or ''}".encode()

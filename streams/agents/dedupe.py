@@ -10,7 +10,7 @@ import faust
 from distillery.settings import Topics
 from streams.agents._send import send_all
 from streams.context import WorkerContext
-from streams.dedupe import DedupeIndex, DedupeItem
+from streams.dedupe import DedupeIndex, DedupeItem, scope_key
 from streams.agents._hold import CheckpointedHold
 from streams.held import held_batches
 
@@ -47,7 +47,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         for partition, msgs in by_partition.items():
             records = [ctx.codec.decode(m.value, "observation-value")[0] for m in msgs]
             verdicts = index_for(partition).check_batch(
-                [DedupeItem(r["event_id"], f"{r['tenant']}\x1f{r.get('task_hint') or ''}", dedupe_text(r), r["ts"]) for r in records])
+                [DedupeItem(r["event_id"], scope_key(r["tenant"], r.get("task_hint")), dedupe_text(r), r["ts"]) for r in records])
             for m, r, v in zip(msgs, records, verdicts):
                 r["duplicate_of"], r["dedupe_similarity"] = v.duplicate_of, v.similarity
                 out.append((m.key, ctx.codec.encode("observation-value", r)))

@@ -12,7 +12,8 @@ from schemas.codec import RejectedMessage, decode_ask
 from streams.agents._send import send_all
 from streams.context import WorkerContext
 from streams.held import held_batches, release
-from streams.observation import dead_letter, now_ms, observation_from_event, scope_key
+from streams.dedupe import scope_key
+from streams.observation import dead_letter, now_ms, observation_from_event
 from streams.redaction import Redactor
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 continue
             accepted.append(observation_from_event(event, sid, ctx.prices, now))
         redactor.redact_observations(accepted)
-        return ([(scope_key(o["tenant"], o["task_hint"]), ctx.codec.encode("observation-value", o)) for o in accepted],
+        return ([(scope_key(o["tenant"], o["task_hint"]).encode(), ctx.codec.encode("observation-value", o)) for o in accepted],
                 [ctx.codec.encode("ask.dlq-value", d) for d in rejected])
 
     @app.agent(ask, name="distillery.ingest")

@@ -51,3 +51,10 @@ def test_every_env_var_read_is_documented():
 
 def test_topics_are_unique():
     assert len(Topics.all()) == len(set(Topics.all()))
+
+
+def test_operations_doc_lists_every_setting():
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    missing = [name for name, _, _ in ENV_DOC if f"`{name}`" not in text]
+    assert not missing, f"docs/operations.md lacks {missing}"
