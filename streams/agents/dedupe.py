@@ -30,13 +30,25 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     indexes: dict[int, DedupeIndex] = {}
     dirty: set[int] = set()
 
+    def new_index() -> DedupeIndex:
+        return DedupeIndex(threshold=s.dedupe_threshold, num_perm=s.dedupe_num_perm,
+                           max_signatures=s.dedupe_max_signatures, max_age_s=s.dedupe_max_age_days * 86400 or None)
+
     def index_for(partition: int) -> DedupeIndex:
         if partition not in indexes:
             blob = ctx.checkpoints.load(CHECKPOINT, partition)
-            indexes[partition] = DedupeIndex.from_bytes(blob) if blob else DedupeIndex(
-                threshold=s.dedupe_threshold, num_perm=s.dedupe_num_perm,
-                max_signatures=s.dedupe_max_signatures, max_age_s=s.dedupe_max_age_days * 86400 or None)
-            log.info("dedupe partition %d: %s", partition, "resumed from checkpoint" if blob else "new index")
+            index = None
+            if blob:
+                # Thresholds and bounds follow the current settings; signatures made with another
+                # num_perm cannot be compared, so that change starts a new index.
+                index = DedupeIndex.from_bytes(blob, threshold=s.dedupe_threshold, max_signatures=s.dedupe_max_signatures,
+                                               max_age_s=s.dedupe_max_age_days * 86400 or None)
+                if index.num_perm != s.dedupe_num_perm:
+                    log.warning("dedupe partition %d: checkpoint has num_perm=%d, settings say %d: starting a new index",
+                                partition, index.num_perm, s.dedupe_num_perm)
+                    index = None
+            indexes[partition] = index or new_index()
+            log.info("dedupe partition %d: %s", partition, "resumed from checkpoint" if index else "new index")
         return indexes[partition]
 
     def process(messages: list) -> list[tuple[bytes, bytes]]:
