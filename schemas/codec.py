@@ -49,7 +49,7 @@ def _catalog() -> dict[int, dict[str, str]]:
 
 @lru_cache(maxsize=None)
 def _parse(schema_json: str) -> Any:
-    return fastavro.parse_schema(json.loads(schema_json), _named_schemas={})
+    return fastavro.parse_schema(json.loads(schema_json), named_schemas={})
 
 
 def schema_text(schema_id: int) -> str:
