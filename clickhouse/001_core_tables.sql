@@ -97,8 +97,10 @@ CREATE TABLE IF NOT EXISTS model_registry
     attributes        Map(String, String),
     reason            String
 )
-ENGINE = ReplacingMergeTree(ts)
-ORDER BY model_id
+-- One row per lifecycle change (registrations from `registry`, state changes implied by
+-- `promote`); model_registry_current (003) folds them into the current state per model.
+ENGINE = ReplacingMergeTree(ingest_ts)
+ORDER BY (model_id, ts, state)
 ;
 CREATE TABLE IF NOT EXISTS model_metrics_timeseries
 (

@@ -145,6 +145,7 @@ class Settings:
     policy_min_calls_per_day: int
     policy_min_regret_pct: float
     policy_period_seconds: int
+    decide_every_seconds: float
     # serving
     serve_port: int
     upstream_url: str | None
@@ -283,6 +284,7 @@ class Settings:
             policy_min_calls_per_day=_int("DISTILLERY_POLICY_MIN_CALLS_PER_DAY", 100, env, 0),
             policy_min_regret_pct=_float("DISTILLERY_POLICY_MIN_REGRET_PCT", 20.0, env, 0.0),
             policy_period_seconds=_int("DISTILLERY_POLICY_PERIOD_SECONDS", 86_400, env, 1),
+            decide_every_seconds=_float("DISTILLERY_DECIDE_EVERY_SECONDS", 30.0, env, 0.5),
             serve_port=_int("DISTILLERY_SERVE_PORT", 8080, env, 0, 65535),
             upstream_url=upstream,
             upstream_api_key=_env("DISTILLERY_UPSTREAM_API_KEY", None, env),
@@ -379,6 +381,7 @@ ENV_DOC: list[tuple[str, str, str]] = [
     ("DISTILLERY_POLICY_MIN_CALLS_PER_DAY", "100", "traffic a cluster needs before a retrain"),
     ("DISTILLERY_POLICY_MIN_REGRET_PCT", "20", "baseline regret (%) a cluster needs before a retrain"),
     ("DISTILLERY_POLICY_PERIOD_SECONDS", "86400", "at most one open retrain command per cluster per period"),
+    ("DISTILLERY_DECIDE_EVERY_SECONDS", "30", "how often the decision agent reads the ledger and applies the retrain policy"),
     ("DISTILLERY_SERVE_PORT", "8080", "HTTP port of `distillery serve`"),
     ("DISTILLERY_UPSTREAM_URL", "(unset)", "OpenAI-compatible upstream LLM base URL for `distillery serve`"),
     ("DISTILLERY_UPSTREAM_API_KEY", "(unset)", "bearer token for the upstream"),

@@ -44,7 +44,7 @@ def create_app(settings: Settings, ctx: WorkerContext | None = None) -> tuple[fa
 def build_worker_app(settings: Settings) -> tuple[faust.App, WorkerContext, list]:
     """The full worker: every agent registered, ClickHouse opened and migrated. Returns the app,
     its context and the things to close on exit."""
-    from streams.agents import cluster, dedupe, ingest, sink
+    from streams.agents import cluster, decide, dedupe, ingest, metrics, sink
     from streams.clickhouse_writer import ClickHouseWriter
     from streams.redaction import Redactor
 
@@ -60,6 +60,8 @@ def build_worker_app(settings: Settings) -> tuple[faust.App, WorkerContext, list
     ingest.register(app, ctx)
     dedupe.register(app, ctx)
     cluster.register(app, ctx)
+    metrics.register(app, ctx)
+    decide.register(app, ctx, writer)
     sink.register(app, ctx, writer, preview_redactor.redact_text)
     _register_progress(app, ctx)
     return app, ctx, closers

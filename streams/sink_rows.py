@@ -75,6 +75,19 @@ def cluster_assignment(record: Row, now: int) -> Iterable[Row]:
            "adapter_id": adapter, "state": state, "command_id": record["command_id"], "reason": record["reason"]}
 
 
+_ADAPTER_STATE = {"shadow": "shadow", "promote": "active", "demote": "deprecated", "rollback": "deprecated"}
+
+
+def registry_from_promote(record: Row, now: int) -> Iterable[Row]:
+    """The lifecycle change a promote command implies, for model_registry."""
+    base = {"ts": record["ts"], "ingest_ts": now, "kind": "adapter", "cluster_id": record["cluster_id"],
+            "base_model": None, "manifest_sha256": None, "eval_scores": {}, "attributes": {}, "reason": record["reason"]}
+    yield {**base, "model_id": record["adapter_id"], "state": _ADAPTER_STATE[record["action"]],
+           "manifest_uri": record.get("manifest_uri")}
+    if record["action"] in ("demote", "rollback") and record.get("rollback_to"):
+        yield {**base, "model_id": record["rollback_to"], "state": "active", "manifest_uri": None}
+
+
 def plain(record: Row, now: int) -> Iterable[Row]:
     yield _stamped(record, now)
 
@@ -92,7 +105,8 @@ def routes(redact_preview: Callable[[str], str]) -> dict[str, tuple[str, list[Ro
                                                  Route("slm_observation_curated", observation_curated)]),
         Topics.ASK_DLQ: ("ask.dlq-value", [Route("dead_letters", dead_letter_row(redact_preview))]),
         Topics.PROMOTE: ("promote-value", [Route("promotion_audit_log", promotion_audit),
-                                           Route("cluster_model_assignment", cluster_assignment)]),
+                                           Route("cluster_model_assignment", cluster_assignment),
+                                           Route("model_registry", registry_from_promote)]),
         Topics.RETRAIN: ("retrain-value", [Route("retrain_commands", plain)]),
         Topics.TRAINED: ("trained-value", [Route("training_runs", plain)]),
         Topics.REGISTRY: ("registry-value", [Route("model_registry", plain)]),
