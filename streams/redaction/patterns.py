@@ -1,0 +1,265 @@
+"""Structured identifiers found by shape and confirmed by checksum or context: email, phone,
+payment card, IBAN, US SSN, IPv4/IPv6.
+
+Every finder takes the whole text and returns candidate Spans; overlaps between finders are
+settled later by spans.resolve. Cheap substring tests skip a finder when its pattern cannot
+match, which is what keeps the common event (no PII at all) fast.
+"""
+from __future__ import annotations
+
+import re
+
+from .checksums import card_network, card_ok, digits_of, iban_ok, ip_ok, luhn_ok, ssn_ok
+from .spans import CREDIT_CARD, EMAIL, IBAN, IP_ADDRESS, PHONE, US_SSN, Span
+
+# Left edge of a token: not inside a word, but allowed right after a JSON escape such as \n
+# (tool-call arguments are JSON strings inside JSON, so "\nJohn" is common).
+LB = r"(?:(?<![\w\\])|(?<=\\[nrt]))"
+
+def merge_windows(windows: list[tuple[int, int]], gap: int = 0) -> list[tuple[int, int]]:
+    """Sorted, merged windows; windows closer than `gap` are joined (fewer regex calls)."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(windows):
+        if out and lo <= out[-1][1] + gap:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
+
+
+def substring_windows(text: str, needles: tuple[str, ...], before: int, after: int) -> list[tuple[int, int]]:
+    """Merged windows around every occurrence of any needle (plain str.find: C speed)."""
+    n, wins = len(text), []
+    for needle in needles:
+        i = text.find(needle)
+        while i >= 0:
+            wins.append((max(0, i - before), min(n, i + len(needle) + after)))
+            i = text.find(needle, i + 1)
+    return merge_windows(wins)
+
+
+# Every digit-bearing entity lies inside a run of digits and separators. One cheap scan finds
+# those runs (the pattern starts with \d, so the regex engine skips other text fast) and the
+# specific patterns then run only inside them: ~5x faster than scanning the text with each.
+_NUM_REGION = re.compile(r"\d[\d .()\-/+x#]*")
+
+
+def numeric_windows(text: str) -> list[tuple[int, int]]:
+    n = len(text)
+    return merge_windows([(max(0, m.start() - 4), min(n, m.end() + 3)) for m in _NUM_REGION.finditer(text)], gap=32)
+
+
+def _in_windows(rx: re.Pattern, text: str, windows: list[tuple[int, int]]):
+    for lo, hi in windows:
+        yield from rx.finditer(text, lo, hi)
+
+
+_EMAIL = re.compile(
+    LB + r"(?:[\w'+-]|\\u[0-9a-fA-F]{4})+(?:\.(?:[\w'+-]|\\u[0-9a-fA-F]{4})+)*(?:@|%40)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"[A-Za-z]{2,24}(?![\w-])")
+
+
+def find_emails(text: str) -> list[Span]:
+    if "@" not in text and "%40" not in text:
+        return []
+    windows = substring_windows(text, ("@", "%40"), 64, 256)
+    return [Span(m.start(), m.end(), EMAIL) for m in _in_windows(_EMAIL, text, windows)]
+
+
+# ---- payment cards -----------------------------------------------------------------------
+# Patterns start with a plain \d and check the left boundary after it (a look-behind over the
+# first digit): the regex engine then skips non-digits fast instead of testing every position.
+_DIGIT_LB = r"\d(?:(?<![\w\\.,-]\d)|(?<=\\[nrt]\d))"
+_CARD = re.compile(
+    _DIGIT_LB + r"(?:"
+    r"\d{3}([ -])\d{4}\1\d{4}(?:\1\d{1,4}(?:\1\d{3})?)?"   # 4-4-4(-4(-3))
+    r"|\d{3}([ -])\d{6}\2\d{4,5}"                          # amex 4-6-5, diners 4-6-4
+    r"|\d{11,18}"
+    r")(?![\d])(?!\.\d)(?!-\d)")
+
+
+_CARD_CONTEXT = re.compile(r"(?i)(?:card|maestro|debit|credit|visa|mastercard|cc|pan|payment)\W{1,5}(?:\w+\W{1,5}){0,3}$")
+
+
+def find_cards(text: str, windows: list[tuple[int, int]] | None = None) -> list[Span]:
+    out = []
+    for m in _in_windows(_CARD, text, numeric_windows(text) if windows is None else windows):
+        digits = digits_of(m.group())
+        if len(digits) == 12:
+            # 12-digit Maestro numbers exist, but so do 12-digit ids: need the word "card"
+            if not (card_network(digits) == "maestro" and luhn_ok(digits)
+                    and _CARD_CONTEXT.search(text, max(0, m.start() - 40), m.start())):
+                continue
+        elif not card_ok(digits):
+            continue
+        out.append(Span(m.start(), m.end(), CREDIT_CARD))
+    return out
+
+
+# ---- IBAN ----------------------------------------------------------------------------------
+_IBAN = re.compile(r"[A-Z](?:(?<![\w\\].)|(?<=\\[nrt].))[A-Z]\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?(?![A-Za-z0-9])")
+
+
+def find_ibans(text: str, windows: list[tuple[int, int]] | None = None) -> list[Span]:
+    out = []
+    windows = numeric_windows(text) if windows is None else windows
+    n = len(text)
+    # an IBAN starts two letters before its first digits and may hold letters further on
+    wide = merge_windows([(max(0, lo - 2), min(n, hi + 36)) for lo, hi in windows])
+    for m in _in_windows(_IBAN, text, wide):
+        value = m.group()
+        # A trailing group may belong to the next word ("... 3000 BIC"): drop groups from the
+        # right until the check digits agree.
+        while value:
+            if iban_ok(value):
+                out.append(Span(m.start(), m.start() + len(value), IBAN))
+                break
+            cut = value.rfind(" ")
+            if cut < 0:
+                break
+            value = value[:cut]
+    return out
+
+
+# ---- US SSN ---------------------------------------------------------------------------------
+_SSN = re.compile(r"\d(?:(?<![\w\\-]\d)|(?<=\\[nrt]\d))(?:\d{2}([- ])\d{2}\1\d{4}|(\d{8}))(?![\d-])")
+_SSN_CONTEXT = re.compile(r"(?i)(?:ssn|social security|soc\.? ?sec|tax ?id|tin)\W{0,20}$")
+
+
+def find_ssns(text: str, windows: list[tuple[int, int]] | None = None) -> list[Span]:
+    out = []
+    for m in _in_windows(_SSN, text, numeric_windows(text) if windows is None else windows):
+        if not ssn_ok(m.group()):
+            continue
+        # Nine bare digits are an SSN only when the text says so.
+        if m.group(2) and not _SSN_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
+            continue
+        out.append(Span(m.start(), m.end(), US_SSN))
+    return out
+
+
+# ---- IP addresses ---------------------------------------------------------------------------
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(r"(?=\d)" + LB + r"(?<![\d.])" + _OCTET + r"(?:\." + _OCTET + r"){3}(?![\w]|\.\d)")
+# "v10.0.0.1", "version 1.2.3.4", "pkg==1.2.3.4": four dotted numbers that name a release.
+_VERSION_CONTEXT = re.compile(
+    r"(?i)(?:\bv|version|\bver\.?|release|\brel\.?|build|firmware|\bfw|==|>=|<=|~=|!=|\bpatch)\s*[:=]?\s*$"
+    r"|(?:upgrad\w*|updat\w*|bump\w*|pinned|fixed|released|downgrad\w*|rolled back)(?: \S+){0,3} (?:to|in|from|at)\s+$")
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{1,4}:|:)(?:[0-9A-Fa-f]{0,4}:){1,7}"
+                   r"(?:[0-9A-Fa-f]{1,4}|" + _OCTET + r"(?:\." + _OCTET + r"){3})?(?:%[\w.]+)?(?![\w:])")
+
+
+def _ipv6_plausible(value: str) -> bool:
+    groups = [g for g in value.split("%")[0].split(":") if g]
+    # "a::2" or "::1" alone are too often code (slices, C++ scopes) to call an address.
+    return (len(groups) >= 4 or (len(groups) >= 2 and any(len(g) >= 3 for g in groups)))
+
+
+def _colon_windows(text: str) -> list[tuple[int, int]]:
+    """Windows around clusters of 2+ colons within 10 characters (where an IPv6 can be)."""
+    n, wins, i = len(text), [], text.find(":")
+    while i >= 0:
+        j = text.find(":", i + 1, i + 11)
+        if j >= 0:
+            wins.append((max(0, i - 40), min(n, j + 45)))
+        i = text.find(":", i + 1)
+    return merge_windows(wins)
+
+
+def find_ips(text: str, windows: list[tuple[int, int]] | None = None) -> list[Span]:
+    out = []
+    if "." in text:
+        for m in _in_windows(_IPV4, text, numeric_windows(text) if windows is None else windows):
+            if _VERSION_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
+                continue
+            out.append(Span(m.start(), m.end(), IP_ADDRESS))
+    if "::" in text or text.count(":") >= 7:
+        for m in _in_windows(_IPV6, text, _colon_windows(text)):
+            value = m.group()
+            if _ipv6_plausible(value) and ip_ok(value):
+                out.append(Span(m.start(), m.end(), IP_ADDRESS))
+    return out
+
+
+# ---- phone numbers --------------------------------------------------------------------------
+_PHONE = re.compile(
+    r"(?=[\d+(])(?:(?<![\w+\\.-])(?<!\d:)|(?<=\\[nrt]))"
+    r"(?:\+\s?|00)?(?:\d{7,15}(?![ .\-/]?\d)"
+    r"|(?:\(\s?\+?\d{1,5}\s?\)|\d{1,6})"
+    r"(?:(?:[ .\-/]{1,2}|(?<=\))|(?=\())(?:\(\d{1,5}\)|\d{1,12})){1,6})"
+    r"(?:\s?(?:x|ext\.?|extension|#)\s?\d{1,6})?(?![\w]|[.\-/]\d)")
+_PHONE_CONTEXT = re.compile(
+    r"(?i)(?:phone|tel|telephone|mobile|mob|cell|fax|call|text|sms|whatsapp|reach|dial|contact"
+    r"|number|ph|hotline|landline|telefon|téléphone|móvil|cellulare)(?:\W{1,3}[a-z]{1,5}){0,3}\W{0,5}$")
+# A CSV cell under a phone column: "id,name,phone\n1,Ann,4155550134"
+_CSV_CELL = re.compile(r"(?:^|[,\t;|])$")
+_CSV_PHONE_HEADER = re.compile(r"(?im)^[^\n]*[,\t;|][^\n]*(?:phone|tel|mobile|cell)[^\n]*$")
+_DATE_LIKE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})(?:$|\D)")
+_EXT = re.compile(r"\s?(?:x|ext\.?|extension|#)\s?\d{1,6}$")
+
+
+def _phone_ok(value: str, has_context) -> bool:
+    """has_context: a callable, asked only when the shape alone does not decide."""
+    core = _EXT.sub("", value)
+    d = digits_of(core)
+    # "00" is the international prefix only before a country code and a full number
+    plus = core.startswith("+") or (core.startswith("00") and core[2:3].isdigit() and core[2] != "0" and len(d) >= 11)
+    if not 7 <= len(d) <= 15:
+        return False
+    if _DATE_LIKE.match(core.lstrip("+")):
+        return False
+    groups = re.findall(r"\d+", core)
+    if "." in core and len(groups) >= 4 and not plus and "(" not in core and not re.search(r"\d\.\s|\s\.\d", core) \
+            and all(sep == "." for sep in re.findall(r"[.\-/ ]", core)):
+        return False           # dotted quads and browser builds (120.0.6099.109) are versions
+    return _phone_shape_ok(core, d, groups, plus) or has_context()
+
+
+def _phone_shape_ok(core: str, d: str, groups: list[str], plus: bool) -> bool:
+    """Whether the layout alone says phone number (no context word needed)."""
+    if plus:
+        return len(d) >= 8
+    if "(" in core:
+        return len(d) >= 9
+    if len(groups) == 1 or len(d) > 12:
+        return False           # bare digit runs and long numbers are ids unless the text says phone
+    if [len(g) for g in groups] == [3, 2, 4]:
+        return False           # the shape of a US SSN, not of any phone numbering plan
+    if all(len(g) == 4 for g in groups) and len(groups) >= 3:
+        return False           # 4-4-4 groups: a card-like or order number
+    if len(set(re.findall(r"[.\-/ ]", core))) > 2:
+        return False
+    if "." in core and len(groups) >= 4 and all(len(g) <= 3 for g in groups):
+        return False           # dotted quads: versions and addresses, not phones
+    if len(d) < 9:
+        return False
+    return all(len(g) >= 2 for g in groups[1:])
+
+
+def _phone_context(text: str, m: re.Match) -> bool:
+    if _PHONE_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
+        return True
+    if _CSV_CELL.search(text, max(0, m.start() - 1), m.start()) \
+            and text[m.end():m.end() + 1] in ("", ",", "\t", ";", "|", "\n", "\r"):
+        return bool(_CSV_PHONE_HEADER.search(text, max(0, m.start() - 2000), m.start()))
+    return False
+
+
+def find_phones(text: str, windows: list[tuple[int, int]] | None = None) -> list[Span]:
+    out = []
+    for m in _in_windows(_PHONE, text, numeric_windows(text) if windows is None else windows):
+        value = m.group().rstrip(" .-/")
+        if len(value) < 7:
+            continue
+        if _phone_ok(value, lambda m=m: _phone_context(text, m)):
+            out.append(Span(m.start(), m.start() + len(value), PHONE))
+    return out
+
+
+def find_structured(text: str) -> list[Span]:
+    windows = numeric_windows(text)
+    if not windows:
+        return find_emails(text) + find_ips(text, windows)
+    return (find_emails(text) + find_cards(text, windows) + find_ibans(text, windows)
+            + find_ssns(text, windows) + find_ips(text, windows) + find_phones(text, windows))
