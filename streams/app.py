@@ -36,6 +36,9 @@ def create_app(settings: Settings, ctx: WorkerContext | None = None) -> tuple[fa
         broker_commit_every=10_000,
         stream_buffer_maxsize=8192,
         producer_linger=0.005,
+        # Agents hold offsets until their effect is durable (streams/held.py); waiting for every
+        # in-flight message on rebalance or stop would wait on those holds. Redelivery is safe.
+        stream_wait_empty=False,
         **settings.faust_broker_options(),
     )
     return app, ctx

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import collections
 import logging
+import pickle
+import re
 import time
 
 import faust
@@ -21,6 +23,18 @@ from streams.observation import now_ms
 
 log = logging.getLogger(__name__)
 CHECKPOINT = "cluster"
+_WORD = re.compile(r"[a-z][a-z0-9_]+")
+
+
+def vocabulary(prompt: str) -> set[str]:
+    """Word signature of a prompt, compared between windows by the drift monitor."""
+    return set(_WORD.findall(prompt.lower()))
+
+
+def route_key(tenant: str, cluster_id: int | None) -> bytes:
+    """`clustered` is keyed by tenant and cluster: every metric window of a key lives in one
+    partition, so per-partition aggregators never write the same window twice."""
+    return f"{tenant}\x1f{-1 if cluster_id is None else cluster_id}".encode()
 SNAPSHOT_EVERY_S = 10.0
 
 
@@ -50,14 +64,18 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     def model() -> TaskClusterer:
         if "model" not in state:
             blob = ctx.checkpoints.load(CHECKPOINT, 0)
+            drift_blob = ctx.checkpoints.load(CHECKPOINT + "-drift", 0)
             if blob:
-                state["model"], state["drift"] = TaskClusterer.from_bytes(blob), DriftMonitor()
-                saved_drift = ctx.checkpoints.load(CHECKPOINT + "-drift", 0)
-                if saved_drift:
-                    state["drift"] = DriftMonitor.from_bytes(saved_drift)
+                state["model"] = TaskClusterer.from_bytes(blob)
                 log.info("clustering resumed from checkpoint (model version %s)", state["model"].model_version)
             else:
-                state["model"] = TaskClusterer.from_settings(ctx.settings)
+                state["model"] = TaskClusterer(task_threshold=ctx.settings.cluster_threshold or None)
+            # The drift detectors are river objects; they are checkpointed with pickle beside the
+            # model (same code version reads them; a mismatch starts fresh detectors).
+            try:
+                state["drift"] = pickle.loads(drift_blob) if drift_blob else DriftMonitor()
+            except Exception as exc:
+                log.warning("drift checkpoint unreadable (%s): starting fresh detectors", exc)
                 state["drift"] = DriftMonitor()
         return state["model"]
 
@@ -77,28 +95,30 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 if cid is None:
                     cid = clusterer.predict_one(r["prompt"], r.get("tool_calls"))
                 r["cluster_id"], r["cluster_model_version"] = cid, clusterer.model_version
+        lineage_records = clusterer.drain_lineage()
+        monitor.observe_lineage(lineage_records)
         drift_records = []
         for r in records:
-            if r.get("cluster_id") is not None:
-                drift_records.extend(monitor.update_observation(r))
-        out = [(m.key, ctx.codec.encode("observation-value", r)) for m, r in zip(messages, records)]
-        lineage_out = [ctx.codec.encode("clusters.lineage-value", rec) for rec in clusterer.drain_lineage()]
-        drift_out = [ctx.codec.encode("drift-value", d) for d in drift_records]
+            if r.get("duplicate_of"):
+                continue  # a duplicate is the same task instance again: not new evidence of change
+            drift_records.extend(monitor.update(r.get("cluster_id"), r["outcome"] == "success", r["cost_usd"],
+                                                r["latency_ms"], vocabulary(r["prompt"]), r["ts"]))
+        out = [(route_key(r["tenant"], r.get("cluster_id")), ctx.codec.encode("observation-value", r)) for r in records]
+        lineage_out = [ctx.codec.encode("clusters.lineage-value", rec) for rec in lineage_records]
+        drift_out = [ctx.codec.encode("drift-value", d.to_dict()) for d in drift_records]
         return out, lineage_out, drift_out
 
     def checkpoint() -> None:
         if "model" in state:
             ctx.checkpoints.save(CHECKPOINT, 0, state["model"].to_bytes())
-            ctx.checkpoints.save(CHECKPOINT + "-drift", 0, state["drift"].to_bytes())
+            ctx.checkpoints.save(CHECKPOINT + "-drift", 0, pickle.dumps(state["drift"]))
 
     def snapshot_record() -> bytes | None:
         clusterer = model()
         if clusterer.model_version == published["version"]:
             return None
         published["version"] = clusterer.model_version
-        return ctx.codec.encode("clusters.snapshot-value", {
-            "model_version": clusterer.model_version, "ts": now_ms(),
-            "featurizer": clusterer.featurizer_name, "state": clusterer.snapshot_bytes()})
+        return ctx.codec.encode("clusters.snapshot-value", clusterer.snapshot_record(now_ms()))
 
     hold = CheckpointedHold(lambda: ctx.cpu(checkpoint), ctx.checkpoint_every_s)
 
