@@ -175,15 +175,36 @@ class Demo:
         pool = [(e, f) for e, f in zip(self.workload.events, self.workload.labels) if families is None or f in families]
         return [self.rng.choice(pool) for _ in range(n)]
 
-    def phase(self, title: str, n: int, families=None, rounds_until=None, max_rounds: int = 1, every: float = 15.0):
+    def phase(self, title: str, n: int, families=None, until=None, timeout_s: float = 0, pause_s: float = 5.0) -> bool:
+        """Send n requests; with `until`, keep sending n more every pause_s until it holds or
+        timeout_s passes (the pipeline works asynchronously behind the traffic)."""
         say(title)
-        for _ in range(max_rounds):
+        deadline = time.monotonic() + timeout_s
+        last_status = 0.0
+        while True:
             self.check_alive()
             asyncio.run(self.send(self.traffic(n, families)))
-            say(self.status_line())
-            if rounds_until is None or rounds_until():
+            if until is None or until():
+                say(self.status_line())
                 return True
-        return rounds_until() if rounds_until else True
+            if time.monotonic() - last_status > 20:
+                say(self.status_line())
+                self.print_progress()
+                last_status = time.monotonic()
+            if time.monotonic() > deadline:
+                say(self.status_line())
+                return False
+            time.sleep(pause_s)
+
+    def print_progress(self) -> None:
+        """The trainer's newest progress line, from its log (it also publishes training.progress)."""
+        log = self.home / "logs" / "trainer.log"
+        try:
+            lines = [l for l in log.read_text(errors="replace").splitlines() if "step" in l or "evaluat" in l]
+        except OSError:
+            return
+        if lines:
+            say("  trainer: " + lines[-1][-160:])
 
     # ---- the run -------------------------------------------------------------------------
     def run(self) -> int:
@@ -229,15 +250,17 @@ class Demo:
         # 2. S4-S5: the decision agent asks for specialists, the trainer trains them
         def trained() -> bool:
             return self.scalar("SELECT count() FROM training_runs FINAL WHERE status = 'succeeded'") >= (1 if self.quick else 2)
-        self.phase("phase 2: waiting for retrain commands and trained specialists (traffic keeps flowing)",
-                   n=100, rounds_until=trained, max_rounds=40)
+        if not self.phase("phase 2: waiting for retrain commands and trained specialists (traffic keeps flowing)",
+                          n=40, until=trained, timeout_s=420):
+            raise RuntimeError("no specialist was trained in time; see the worker and trainer logs")
         self.print_training()
 
         # 3. S6: shadow evaluation on live traffic until promotion
         def promoted() -> bool:
             return self.scalar("SELECT count() FROM cluster_model_assignment FINAL WHERE state = 'active'") >= 1
-        self.phase("phase 3: specialists answer in shadow beside the LLM; promotion on evidence",
-                   n=150, families=JSON_FAMILIES + ("ticket_triage",), rounds_until=promoted, max_rounds=30)
+        if not self.phase("phase 3: specialists answer in shadow beside the LLM; promotion on evidence",
+                          n=40, families=JSON_FAMILIES + ("ticket_triage",), until=promoted, timeout_s=300, pause_s=1):
+            raise RuntimeError("no specialist was promoted in time; see promotion_audit_log and the serve log")
 
         # 4. traffic for promoted clusters is now served by specialists
         before = Counter(self.tally.routes)
@@ -285,8 +308,9 @@ class Demo:
 
         def demoted() -> bool:
             return self.scalar(f"SELECT count() FROM demotion_events FINAL WHERE adapter_id = '{adapter_id}'") >= 1
-        self.phase(f"          sending traffic of {', '.join(families)} until serving demotes it", n=60,
-                   families=tuple(families), rounds_until=demoted, max_rounds=20)
+        if not self.phase(f"          sending traffic of {', '.join(families)} until serving demotes it", n=30,
+                          families=tuple(families), until=demoted, timeout_s=180, pause_s=1):
+            raise RuntimeError(f"adapter {adapter_id} was not demoted in time; see the serve log")
         for row in self.sql(f"SELECT what_happened, action_taken, now_serving, what_to_do FROM demotion_events FINAL "
                             f"WHERE adapter_id = '{adapter_id}' ORDER BY ts LIMIT 1"):
             say(f"  demotion event: {row[0]}; action: {row[1]}; now serving: {row[2]}")
@@ -351,8 +375,13 @@ class Demo:
 
 def run_demo(settings: Settings, quick: bool = False) -> int:
     demo = Demo(settings, quick)
+    # SIGTERM (like Ctrl-C) must still stop every child process the demo started.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         return demo.run()
+    except KeyboardInterrupt:
+        say("interrupted: stopping the services")
+        return 130
     except (RuntimeError, TimeoutError) as exc:
         say(f"demo stopped: {exc}")
         return 1

@@ -35,7 +35,10 @@ class LedgerDecisions:
 
     def __init__(self, ctx: WorkerContext, writer: ClickHouseWriter):
         self.ctx, self.writer = ctx, writer
-        self.policy = RetrainPolicy(PolicyThresholds.from_settings(ctx.settings), load_candidates(ctx.settings.model_candidates))
+        candidates = load_candidates(ctx.settings.model_candidates)
+        self.policy = RetrainPolicy(PolicyThresholds.from_settings(ctx.settings), candidates)
+        self.context_len = {c.model_name: c.context_len for c in candidates}
+        self.unfit: set[tuple[int, str]] = set()   # (cluster, base) whose examples do not fit: said once
         self.tracker = ClusterStatsTracker()
         # newest ingest_ts (ms) folded in; re-reading rows of that same millisecond is harmless
         # because the tracker is idempotent on window revision, model state and drift id.
@@ -77,6 +80,22 @@ class LedgerDecisions:
                                  {"c": cluster_id})
         return [{**dict(zip(cols, r)), "duplicate_of": None} for r in rows]
 
+    def fits(self, cluster_id: int, base_model: str, rows: list[dict]) -> bool:
+        """S4 capability check: a base whose context cannot hold the cluster's typical example
+        (p90 of prompt + answer, ~4 characters a token) would only learn truncated answers."""
+        limit = self.context_len.get(base_model)
+        if not limit or not rows:
+            return True
+        sizes = sorted((len(r["prompt"]) + len(r["response"]) + len(r.get("tool_calls") or "")) / 4 for r in rows)
+        p90 = sizes[int(0.9 * (len(sizes) - 1))]
+        if p90 <= limit:
+            return True
+        if (cluster_id, base_model) not in self.unfit:
+            self.unfit.add((cluster_id, base_model))
+            log.info("cluster %d stays on the LLM: its examples (p90 ~%d tokens) do not fit %s (context %d)",
+                     cluster_id, p90, base_model, limit)
+        return False
+
     def decide(self) -> list[dict]:
         """One tick: the RetrainCommands to publish now (usually none)."""
         self.refresh()
@@ -84,7 +103,10 @@ class LedgerDecisions:
         commands, finished = self.known_commands()
         out = []
         for decision in self.policy.decide(self.tracker.stats(now), now, commands, finished):
-            snapshot = write_snapshot(self.curated_rows(decision.cluster_id), self.ctx.settings.artifacts_uri)
+            rows = self.curated_rows(decision.cluster_id)
+            if not self.fits(decision.cluster_id, decision.base_model, rows):
+                continue
+            snapshot = write_snapshot(rows, self.ctx.settings.artifacts_uri)
             if snapshot.n_train == 0 or snapshot.n_eval == 0:
                 log.warning("cluster %d qualifies but its snapshot has %d train / %d eval examples: not retraining yet",
                             decision.cluster_id, snapshot.n_train, snapshot.n_eval)
