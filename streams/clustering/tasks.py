@@ -1,0 +1,306 @@
+"""Task clusters on top of micro-clusters, with stable ids and lineage.
+
+A task cluster is a group of micro-clusters whose centroids lie within cosine similarity
+``threshold`` of the group's (count-weighted) centroid: the DP-means rule, so the number of
+task clusters follows from the data and the threshold, never from a given k.
+
+Online, a new micro-cluster joins the nearest task cluster when it is close enough; otherwise
+it waits, unassigned, until its micro-cluster (or, at the next reorganisation, a group of
+nearby unassigned micro-clusters) holds ``min_size`` items, and then founds a task cluster.
+Every ``reorganise_every`` items a few warm-started DP-means passes over the micro-clusters
+refine the grouping, close task clusters merge, and an over-wide one can shed a part.
+
+Stable ids: task ids are ints >= 1 from a counter that only goes up, so an id is never
+reused. The warm start carries each surviving cluster's id over; the lineage (born, merged,
+split) is read off the weight that moved between the old and new grouping.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .micro import MicroClusters
+
+UNASSIGNED = 0
+
+
+@dataclass
+class LineageChange:
+    """One structural change, before labels and timestamps are attached."""
+
+    cluster_id: int
+    change: str                     # born | merged | split
+    related: tuple[int, ...] = ()
+
+
+def _normalise(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
+
+
+class TaskLayer:
+    def __init__(self, threshold: float = 0.6, merge_threshold: float = 0.8, min_size: int = 5,
+                 iterations: int = 3, max_candidates: int = 3000, assign_all: bool = True):
+        self.assign_all = assign_all
+        self.max_candidates = max_candidates
+        self.threshold = threshold
+        self.merge_threshold = merge_threshold
+        self.min_size = min_size
+        self.iterations = iterations
+        self.micro_task = np.zeros(64, dtype=np.int64)     # micro slot -> task id (0: none)
+        self.ids: list[int] = []                            # live task ids, in creation order
+        self.sums: dict[int, np.ndarray] = {}               # task id -> sum of member vectors
+        self.sizes: dict[int, int] = {}                     # task id -> items it holds
+        self.extra: dict[int, int] = {}                     # items of recycled micro-clusters
+        self.next_id = 1
+        self._centroids: np.ndarray | None = None           # cache, rows aligned with ids
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _fit(self, n_slots: int) -> None:
+        if len(self.micro_task) < n_slots:
+            grown = np.zeros(max(n_slots, 2 * len(self.micro_task)), dtype=np.int64)
+            grown[: len(self.micro_task)] = self.micro_task
+            self.micro_task = grown
+
+    def centroids(self) -> np.ndarray:
+        if self._centroids is None:
+            dim = next(iter(self.sums.values())).shape[0] if self.sums else 0
+            self._centroids = (_normalise(np.stack([self.sums[i] for i in self.ids]))
+                               if self.ids else np.zeros((0, dim), dtype=np.float32))
+        return self._centroids
+
+    def nearest(self, vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(task id, similarity) of the nearest task centroid per row; id 0 when none."""
+        if not self.ids:
+            return np.zeros(len(vectors), dtype=np.int64), np.full(len(vectors), -np.inf)
+        sims = vectors @ self.centroids().T
+        j = sims.argmax(axis=1)
+        return np.asarray(self.ids, dtype=np.int64)[j], sims[np.arange(len(vectors)), j]
+
+    def _new_id(self) -> int:
+        task_id = self.next_id
+        self.next_id += 1
+        return task_id
+
+    # -- online path -----------------------------------------------------------------------
+    def forget_micro(self, slot: int, count: int) -> None:
+        """A recycled micro slot starts over unassigned; its past items stay counted."""
+        self._fit(slot + 1)
+        task = int(self.micro_task[slot])
+        if task:
+            self.extra[task] = self.extra.get(task, 0) + int(count)
+        self.micro_task[slot] = UNASSIGNED
+
+    def observe(self, slot: int, micro: MicroClusters) -> tuple[int, LineageChange | None]:
+        """Task id for an item that joined micro-cluster ``slot`` (0: not yet a task), and
+        the birth it caused, if any. Centroids are refreshed per batch (`refresh`)."""
+        self._fit(micro.size)
+        task = int(self.micro_task[slot])
+        if task:
+            return task, None
+        change = None
+        near, sim = self.nearest(micro.centroids[slot][None, :])
+        if near[0] and sim[0] >= self.threshold:
+            task = int(near[0])
+        elif micro.counts[slot] < self.min_size:
+            # Too small to found a task: the item goes to the nearest task (assign_all), but the
+            # micro-cluster stays free so it can still found its own task when it grows.
+            return (int(near[0]) if self.assign_all else UNASSIGNED), None
+        else:
+            task = self._new_id()
+            self.ids.append(task)
+            self.sums[task] = micro.sums[slot].copy()
+            self._centroids = None
+            change = LineageChange(task, "born")
+        if task:
+            self.micro_task[slot] = task
+        return task, change
+
+    def refresh(self, micro: MicroClusters) -> None:
+        """Recompute task centroids and sizes from their micro-clusters."""
+        n = micro.size
+        self._fit(n)
+        mapping = self.micro_task[:n]
+        index = {t: k for k, t in enumerate(self.ids)}
+        rows = np.array([index.get(int(t), -1) for t in mapping], dtype=np.int64) if n else np.zeros(0, np.int64)
+        sums = np.zeros((len(self.ids), micro.dim), dtype=np.float32)
+        counts = np.zeros(len(self.ids), dtype=np.int64)
+        ok = rows >= 0
+        np.add.at(sums, rows[ok], micro.sums[:n][ok])
+        np.add.at(counts, rows[ok], micro.counts[:n][ok])
+        self.sums = {t: sums[k] for k, t in enumerate(self.ids)}
+        self.sizes = {t: int(counts[k]) + self.extra.get(t, 0) for k, t in enumerate(self.ids)}
+        self._centroids = None
+
+    # -- periodic reorganisation ------------------------------------------------------------
+    def reorganise(self, micro: MicroClusters) -> list[LineageChange]:
+        """Warm-started DP-means over micro-clusters, then merges; returns the lineage."""
+        n = micro.size
+        if n == 0:
+            return []
+        self._fit(n)
+        cents = micro.centroids[:n]
+        weights = micro.counts[:n].astype(np.float64)
+        old = self.micro_task[:n].copy()
+        ids = list(self.ids)
+        centres = self.centroids().copy() if ids else np.zeros((0, cents.shape[1]), dtype=np.float32)
+        born: set[int] = set()
+        assign = old.copy()
+        for _ in range(self.iterations):
+            # Births: unassigned micro-clusters far from every centre, grouped greedily
+            # (heaviest first) into candidates; a candidate of min_size items founds a task.
+            sims = cents @ centres.T if len(ids) else np.full((n, 0), -np.inf)
+            best = sims.max(axis=1) if len(ids) else np.full(n, -np.inf)
+            far = np.nonzero(best < self.threshold)[0]
+            far = far[np.argsort(-weights[far], kind="stable")][: self.max_candidates]
+            cand_members = self._group(cents[far], far)
+            new_rows = []
+            for members in cand_members:
+                if weights[members].sum() >= self.min_size:
+                    task = self._new_id()
+                    ids.append(task)
+                    born.add(task)
+                    new_rows.append(_normalise((cents[members] * weights[members, None]).sum(0)))
+            if new_rows:
+                centres = np.vstack([centres, np.stack(new_rows)]).astype(np.float32)
+            if not ids:
+                break
+            # Assignment and update steps.
+            sims = cents @ centres.T
+            j = sims.argmax(axis=1)
+            ok = sims[np.arange(n), j] >= self.threshold
+            if self.assign_all:
+                ok[:] = True
+            id_arr = np.asarray(ids, dtype=np.int64)
+            assign = np.where(ok, id_arr[j], UNASSIGNED)
+            keep = []
+            for k, task in enumerate(ids):
+                members = assign == task
+                if members.any():
+                    keep.append(k)
+                    centres[k] = _normalise((cents[members] * weights[members, None]).sum(0))
+            ids = [ids[k] for k in keep]
+            centres = centres[keep]
+        # Merges: centres closer than merge_threshold fold into the heavier one.
+        mass = {t: float(weights[assign == t].sum()) for t in ids}
+        merged_into: dict[int, int] = {}
+        while len(ids) > 1:
+            s = centres @ centres.T
+            np.fill_diagonal(s, -np.inf)
+            a, b = np.unravel_index(int(s.argmax()), s.shape)
+            if s[a, b] < self.merge_threshold:
+                break
+            keep_k, drop_k = (a, b) if (mass[ids[a]], -ids[a]) >= (mass[ids[b]], -ids[b]) else (b, a)
+            keeper, dropped = ids[keep_k], ids[drop_k]
+            assign[assign == dropped] = keeper
+            merged_into[dropped] = keeper
+            mass[keeper] += mass.pop(dropped)
+            members = assign == keeper
+            centres[keep_k] = _normalise((cents[members] * weights[members, None]).sum(0))
+            centres = np.delete(centres, drop_k, axis=0)
+            ids.pop(drop_k)
+        return self._commit(assign, ids, old, weights, born, merged_into, micro)
+
+    def _group(self, vecs: np.ndarray, slots: np.ndarray) -> list[list[int]]:
+        """Greedy leader grouping (rows in the given order): each row joins the most similar
+        earlier leader within the threshold, or leads a new group. One similarity matrix."""
+        if len(vecs) == 0:
+            return []
+        sims = vecs @ vecs.T
+        leaders: list[int] = []
+        groups: list[list[int]] = []
+        for i in range(len(vecs)):
+            if leaders:
+                row = sims[i, leaders]
+                j = int(row.argmax())
+                if row[j] >= self.threshold:
+                    groups[j].append(int(slots[i]))
+                    continue
+            leaders.append(i)
+            groups.append([int(slots[i])])
+        return groups
+
+    def _commit(self, assign, ids, old, weights, born, merged_into, micro) -> list[LineageChange]:
+        n = len(assign)
+        changes: list[LineageChange] = []
+        old_ids = set(self.ids)
+        live = set(ids)
+        # Where did each old task's weight go?
+        flows: dict[int, dict[int, float]] = {}
+        for s in range(n):
+            if old[s]:
+                flows.setdefault(int(old[s]), {}).setdefault(int(assign[s]), 0.0)
+                flows[int(old[s])][int(assign[s])] += weights[s]
+        # New tasks: born from unassigned weight, or split off one old task.
+        for task in ids:
+            if task not in born:
+                continue
+            members = assign == task
+            sources: dict[int, float] = {}
+            for src, w in zip(old[members], weights[members]):
+                sources[int(src)] = sources.get(int(src), 0.0) + float(w)
+            total = sum(sources.values())
+            parent, w_parent = max(((k, v) for k, v in sources.items() if k), key=lambda kv: kv[1], default=(0, 0.0))
+            if parent and w_parent >= 0.5 * total and parent in live:
+                changes.append(LineageChange(task, "split", (parent,)))
+            else:
+                changes.append(LineageChange(task, "born"))
+        # Old tasks that disappeared: merged (explicitly, or their micro-clusters moved away).
+        absorbed: dict[int, list[int]] = {}
+        for task in sorted(old_ids - live):
+            target = merged_into.get(task)
+            while target in merged_into:
+                target = merged_into[target]
+            if target is None:
+                dest = {k: v for k, v in flows.get(task, {}).items() if k in live}
+                if dest:
+                    target = max(dest, key=dest.get)
+                elif task in self.sums and ids:
+                    target, _ = self._nearest_in(self.sums[task], ids, assign, micro)
+            if target:
+                absorbed.setdefault(target, []).append(task)
+        for target, tasks in sorted(absorbed.items()):
+            changes.append(LineageChange(target, "merged", tuple(sorted(tasks))))
+        # Install the new grouping; items of absorbed tasks' recycled micro-clusters follow.
+        for target, tasks in absorbed.items():
+            for t in tasks:
+                self.extra[target] = self.extra.get(target, 0) + self.extra.pop(t, 0)
+        for task in old_ids - live:
+            self.extra.pop(task, None)
+        self.micro_task[:n] = assign
+        self.ids = list(ids)
+        self.refresh(micro)
+        return changes
+
+    def _nearest_in(self, vec, ids, assign, micro) -> tuple[int, float]:
+        if not ids:
+            return 0, -np.inf
+        sims = self.centroids_for(ids, assign, micro) @ _normalise(vec)
+        k = int(sims.argmax())
+        return ids[k], float(sims[k])
+
+    @staticmethod
+    def centroids_for(ids, assign, micro) -> np.ndarray:
+        n = len(assign)
+        return _normalise(np.stack([micro.sums[:n][assign == t].sum(axis=0) for t in ids]))
+
+    # -- state -----------------------------------------------------------------------------
+    def state(self, n_micro: int) -> dict[str, np.ndarray]:
+        return {
+            "task_ids": np.asarray(self.ids, dtype=np.int64),
+            "task_extra": np.asarray([self.extra.get(i, 0) for i in self.ids], dtype=np.int64),
+            "micro_task": self.micro_task[:n_micro].copy(),
+        }
+
+    @classmethod
+    def from_state(cls, params: dict, next_id: int, arrays: dict[str, np.ndarray],
+                   micro: MicroClusters) -> "TaskLayer":
+        layer = cls(**params)
+        layer.next_id = next_id
+        layer.ids = [int(i) for i in arrays["task_ids"]]
+        layer.extra = {i: int(arrays["task_extra"][k]) for k, i in enumerate(layer.ids) if arrays["task_extra"][k]}
+        micro_task = arrays["micro_task"].astype(np.int64)
+        layer.micro_task = np.zeros(max(64, len(micro_task)), dtype=np.int64)
+        layer.micro_task[: len(micro_task)] = micro_task
+        layer.refresh(micro)
+        return layer

@@ -1,0 +1,98 @@
+"""Real adapter training on the shipped tiny base (a few steps: the code paths, not quality)."""
+import json
+import math
+import random
+
+import pytest
+import torch
+
+from schemas.manifest import hmac_signer, verify
+from trainers.artifacts import ArtifactStore
+from trainers.base_models import count_params, resolve_base, weights_sha256
+from trainers.config import TrainRequest, resolve
+from trainers.dataset import Example, write_snapshot
+from trainers.fixture import TINY_BASE_DIR, TINY_BASE_NAME
+from trainers.gate import Gate
+from trainers.job import JobContext, adapter_id_for, run_job
+from trainers.lora import train_adapter
+from trainers.prompting import IGNORE, encode_pair
+
+KEY = b"unit-test-signing-key-0123456789"
+
+
+def toy_task(n, seed):
+    """A mapping the base has never seen: 'shelve <word> on rack <n>' -> {"bin": word, "rack": n}."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        w = "".join(rng.choice("abcdefghij") for _ in range(rng.randint(3, 6)))
+        r = rng.randint(1, 9)
+        out.append((f"shelve {w} on rack {r}", json.dumps({"bin": w, "rack": r}, separators=(",", ":"))))
+    return out
+
+
+def test_fixture_is_a_small_local_llama():
+    assert resolve_base(TINY_BASE_NAME) == TINY_BASE_DIR
+    assert (TINY_BASE_DIR / "model.safetensors").stat().st_size < 5_000_000
+    assert json.loads((TINY_BASE_DIR / "config.json").read_text())["architectures"] == ["LlamaForCausalLM"]
+    assert 100_000 < count_params(TINY_BASE_DIR) < 2_000_000
+    assert len(weights_sha256(TINY_BASE_DIR)) == 64
+
+
+def test_prompt_tokens_carry_no_loss():
+    from trainers.lora import load_tokenizer
+
+    tok = load_tokenizer(TINY_BASE_DIR)
+    enc = encode_pair(tok, "shelve abc on rack 3", '{"bin":"abc","rack":3}', max_len=64)
+    n_prompt = enc.labels.count(IGNORE)
+    assert n_prompt > 0 and enc.labels[n_prompt:] == enc.input_ids[n_prompt:]
+    assert enc.input_ids[-1] == tok.eos_token_id
+    short = encode_pair(tok, "x " * 200, '{"bin":"abc"}', max_len=32)
+    assert len(short.input_ids) == 32 and short.labels[-1] == tok.eos_token_id  # the answer always fits
+
+
+def test_lora_training_lowers_the_loss_and_saves_an_adapter(tmp_path):
+    train = [Example(p, r, "train", {}) for p, r in toy_task(64, 1)]
+    cfg = resolve(TrainRequest(method="lora", epochs=4, batch_size=16), count_params(TINY_BASE_DIR), cuda=False)
+    seen = []
+    out = train_adapter(train, cfg, TINY_BASE_DIR, tmp_path / "a", progress=seen.append, report_every=4)
+    assert [p.step for p in seen] == [4, 8, 12, 16] and all(p.total == 16 for p in seen)
+    assert seen[-1].loss < seen[0].loss and seen[-1].tokens_per_s > 0 and seen[-1].eta_s == 0
+    assert (tmp_path / "a" / "adapter_model.safetensors").is_file()
+    assert json.loads((tmp_path / "a" / "adapter_config.json").read_text())["r"] == cfg.r
+    assert 0 < out.trainable_params < out.total_params
+
+
+def test_qlora_code_path_runs_on_cpu(tmp_path):
+    pytest.importorskip("bitsandbytes")
+    train = [Example(p, r, "train", {}) for p, r in toy_task(8, 2)]
+    cfg = resolve(TrainRequest(method="qlora", max_steps=2, batch_size=4), count_params(TINY_BASE_DIR), cuda=False)
+    out = train_adapter(train, cfg, TINY_BASE_DIR, tmp_path / "q")
+    kinds = {type(m).__name__ for m in out.model.modules()}
+    assert "Linear4bit" in kinds  # the base really is 4-bit NF4
+    assert math.isfinite(out.loop.final_loss) and (tmp_path / "q" / "adapter_model.safetensors").is_file()
+
+
+def test_run_job_produces_a_signed_evaluated_adapter(tmp_path):
+    rows = [{"prompt": p, "response": r, "split": "train"} for p, r in toy_task(48, 3)]
+    rows += [{"prompt": p, "response": r, "split": "eval"} for p, r in toy_task(8, 4)]
+    uri = str(tmp_path / "snap.jsonl")
+    command = {"command_id": "cmd-1", "cluster_id": 7, "base_model": TINY_BASE_NAME, "dataset_uri": uri,
+               "dataset_sha256": write_snapshot(uri, rows), "method": "auto", "epochs": 1.0}
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    phases = []
+    ctx = JobContext(store=store, signer=hmac_signer(KEY), gate=Gate(min_gain=0.5),
+                     request_overrides={"max_steps": 3})
+    out = run_job(command, ctx, lambda phase, p: phases.append(phase))
+    assert phases[0] == "loading" and "training" in phases and phases[-1] == "evaluating"
+    assert out.adapter_id == adapter_id_for(command) == adapter_id_for(dict(command))
+    adapter_dir = tmp_path / "artifacts" / "adapters" / out.adapter_id
+    manifest = verify(out.manifest_uri, adapter_dir, hmac_key=KEY)
+    assert manifest["dataset"]["sha256"] == command["dataset_sha256"]
+    assert manifest["base_model"]["weights_sha256"] == weights_sha256(TINY_BASE_DIR)
+    assert manifest["extra"]["command_id"] == "cmd-1" and manifest["config"]["method"] == "lora"
+    for side in ("adapter", "base"):
+        for metric in ("exact_match", "field_f1", "json_valid", "format_valid", "latency_ms"):
+            assert 0 <= manifest["metrics"][f"{side}_{metric}"] <= (1 if metric != "latency_ms" else 1e6)
+    assert out.gate.passed is False and "too little gain" in out.gate.reason  # 3 steps cannot gain 0.5
+    assert torch.get_num_threads() >= 1

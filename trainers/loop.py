@@ -1,0 +1,119 @@
+"""A lean supervised training loop (AdamW, warmup + linear decay, gradient clipping) shared by
+adapter training and the fixture's pretraining. Lean on purpose: on a CPU the Trainer's
+machinery costs more than the tiny models it would train, and we want exact control of the
+progress report (step, total, loss, tokens/s, eta)."""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import torch
+
+from trainers.prompting import Encoded, collate
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+    loss: float            # mean loss over the steps since the previous report
+    tokens_per_s: float    # non-padding tokens through forward+backward per second so far
+    eta_s: float
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    steps: int
+    final_loss: float
+    tokens: int
+    seconds: float
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def total_steps(n_examples: int, batch_size: int, epochs: float) -> int:
+    return max(1, math.ceil(epochs * math.ceil(n_examples / batch_size)))
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warmup to `peak`, then linear decay to 10% of it."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    frac = (step - warmup) / max(1, total - warmup)
+    return peak * (1.0 - 0.9 * frac)
+
+
+def _batches(examples: Sequence[Encoded], batch_size: int, rng: random.Random):
+    """Endless shuffled epochs; within a pool of 8 batches, similar lengths go together to
+    waste less compute on padding."""
+    order = list(range(len(examples)))
+    while True:
+        rng.shuffle(order)
+        pool = batch_size * 8
+        for start in range(0, len(order), pool):
+            chunk = sorted(order[start:start + pool], key=lambda i: len(examples[i].input_ids))
+            groups = [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+            rng.shuffle(groups)
+            for g in groups:
+                yield [examples[i] for i in g]
+
+
+def train_loop(
+    model: Any,
+    examples: Sequence[Encoded],
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    pad_id: int,
+    warmup: int | None = None,
+    weight_decay: float = 0.0,
+    max_grad_norm: float = 1.0,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+    report_every: int = 10,
+) -> LoopResult:
+    if not examples:
+        raise ValueError("no training examples")
+    torch.manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    warm = warmup if warmup is not None else max(1, steps // 20)
+    device = next(model.parameters()).device
+    model.train()
+    t0 = time.perf_counter()
+    tokens, window, last_loss = 0, [], float("nan")
+    it = _batches(examples, batch_size, random.Random(seed))
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, steps, lr, warm)
+        batch = {k: v.to(device) for k, v in collate(next(it), pad_id).items()}
+        loss = model(**batch).loss
+        loss.backward()
+        if max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        tokens += int(batch["attention_mask"].sum())
+        window.append(float(loss.detach()))
+        done = step + 1
+        if progress is not None and (done % report_every == 0 or done == steps):
+            elapsed = time.perf_counter() - t0
+            last_loss = sum(window) / len(window)
+            window = []
+            progress(Progress(done, steps, last_loss, tokens / elapsed, elapsed / done * (steps - done), elapsed))
+        elif done == steps:
+            last_loss = sum(window) / len(window)
+    model.eval()
+    return LoopResult(steps, last_loss, tokens, time.perf_counter() - t0)
