@@ -22,6 +22,15 @@ def expand_ranges(lo: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.nd
     return owner, pos
 
 
+def sort_pairs(keys: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, slots) in ascending (key, slot) order, as uint32 arrays: one sort of 64-bit
+    words (key in the high half) is faster than an argsort and two gathers."""
+    pairs = keys.astype(np.uint64) << np.uint64(32)
+    pairs |= slots.astype(np.uint32)
+    pairs.sort()
+    return (pairs >> np.uint64(32)).astype(np.uint32), pairs.astype(np.uint32)
+
+
 class BucketRuns:
     def __init__(self) -> None:
         self._keys: list[np.ndarray] = []
@@ -39,12 +48,17 @@ class BucketRuns:
     def nbytes(self) -> int:
         return sum(k.nbytes + s.nbytes for k, s in zip(self._keys, self._slots))
 
-    def add(self, keys: np.ndarray, slots: np.ndarray) -> None:
+    def add(self, keys: np.ndarray, slots: np.ndarray, presorted: bool = False) -> None:
+        """Add entries (keys[i], slots[i]); ``presorted``: keys are already in ascending order."""
         if not len(keys):
             return
-        order = np.argsort(keys)                    # a fresh run: any sort will do, the fastest
-        self._keys.append(np.ascontiguousarray(keys[order], dtype=np.uint32))
-        self._slots.append(np.ascontiguousarray(slots[order], dtype=np.uint32))
+        if presorted:
+            keys = np.ascontiguousarray(keys, dtype=np.uint32)
+            slots = np.ascontiguousarray(slots, dtype=np.uint32)
+        else:
+            keys, slots = sort_pairs(keys, slots)
+        self._keys.append(keys)
+        self._slots.append(slots)
         # Merge while the newest run is at least half the size of the one before it.
         while len(self._keys) >= 2 and 2 * len(self._keys[-1]) >= len(self._keys[-2]):
             self._merge_last_two()
@@ -70,18 +84,24 @@ class BucketRuns:
 
     def lookup(self, keys: np.ndarray, max_per_key: int) -> tuple[np.ndarray, np.ndarray]:
         """(query index, slot) for every live entry whose key equals a query key, at most
-        ``max_per_key`` entries per query key per run."""
+        ``max_per_key`` entries per query key per run. Sorted query keys are searched about
+        3x faster (the binary searches then walk the run in order)."""
         owners, found = [], []
         for run_keys, run_slots in zip(self._keys, self._slots):
-            lo = np.searchsorted(run_keys, keys, side="left")
-            hi = np.searchsorted(run_keys, keys, side="right")
-            counts = np.minimum(hi - lo, max_per_key)
-            if not counts.any():
+            if not len(run_keys):
                 continue
-            owner, pos = expand_ranges(lo, counts)
+            lo = np.searchsorted(run_keys, keys, side="left")
+            # Most query keys are in no run: look for the end of a key's entries only where
+            # the key is there at all.
+            present = np.flatnonzero(run_keys[np.minimum(lo, len(run_keys) - 1)] == keys)
+            if not len(present):
+                continue
+            lo = lo[present]
+            hi = np.searchsorted(run_keys, keys[present], side="right")
+            owner, pos = expand_ranges(lo, np.minimum(hi - lo, max_per_key))
             slots = run_slots[pos]
             live = slots != DEAD
-            owners.append(owner[live])
+            owners.append(present[owner[live]])
             found.append(slots[live])
         if not owners:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint32)

@@ -34,13 +34,17 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-def mix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser, elementwise; works in place on a uint64 array it owns."""
-    z ^= z >> _S30
+def mix64(z: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """SplitMix64 finaliser, elementwise; works in place on a uint64 array it owns (``scratch``,
+    if given, is a uint64 array of the same shape it may overwrite: one allocation less)."""
+    t = np.right_shift(z, _S30, out=scratch)
+    z ^= t
     z *= _M1
-    z ^= z >> _S27
+    np.right_shift(z, _S27, out=t)
+    z ^= t
     z *= _M2
-    z ^= z >> _S31
+    np.right_shift(z, _S31, out=t)
+    z ^= t
     return z
 
 
@@ -87,49 +91,71 @@ def token_bytes(raw: np.ndarray) -> np.ndarray:
 
 def tokenise(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Token hashes of a NUL-separated batch buffer, and the document each token belongs to."""
+    token_hash, offsets = tokenise_offsets(buf)
+    return token_hash, np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+
+
+def tokenise_offsets(buf: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Token hashes of a NUL-separated batch buffer, and where each document's tokens start:
+    document d owns tokens ``offsets[d]:offsets[d + 1]`` (``len(offsets)`` = documents + 1)."""
     # One NUL before and eight after: token runs always open and close inside the array, and
     # an 8-byte load at any token byte stays inside it.
     raw = np.frombuffer(b"\x00" + buf + bytes(8), dtype=np.uint8)
     is_token = token_bytes(raw)
-    edges = np.flatnonzero(is_token[1:] != is_token[:-1]) + 1
+    edges = np.flatnonzero(is_token[1:] != is_token[:-1])
+    edges += 1
     starts, ends = edges[0::2], edges[1::2]          # runs open and close alternately
-    separators = np.flatnonzero(raw[1:len(buf) + 1] == 0) + 1
-    per_doc = np.diff(np.searchsorted(starts, separators), prepend=0, append=len(starts))
-    doc = np.repeat(np.arange(len(per_doc)), per_doc)
-    return hash_tokens(raw, starts, ends), doc
+    separators = np.flatnonzero(raw[1:len(buf) + 1] == 0)
+    separators += 1
+    offsets = np.empty(len(separators) + 2, dtype=np.int64)
+    offsets[0], offsets[-1] = 0, len(starts)
+    offsets[1:-1] = np.searchsorted(starts, separators)
+    return hash_tokens(raw, starts, ends), offsets
+
+
+# Indexed by a token's length (capped at LONG_TOKEN: longer tokens are re-hashed with BLAKE2b):
+# the mask that keeps its first min(length, 8) bytes of a little-endian load, and length * TOKEN_SEED.
+_FIRST_BYTES = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(LONG_TOKEN + 1)], dtype=np.uint64)
+_LENGTH_SEED = np.array([(n * int(TOKEN_SEED)) & ((1 << 64) - 1) for n in range(LONG_TOKEN + 1)],
+                        dtype=np.uint64)
 
 
 def hash_tokens(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Token hashes; ``raw`` must have 8 readable bytes after the last token."""
-    n = len(starts)
-    if n == 0:
+    if len(starts) == 0:
         return np.zeros(0, dtype=np.uint64)
     lengths = ends - starts
     # An unaligned little-endian uint64 view: words[i] is the 8 bytes starting at byte i.
+    # (Index it, never ``take`` from it: take first copies the whole view contiguously.)
     words = np.ndarray((len(raw) - 7,), dtype="<u8", buffer=raw, strides=(1,))
-    ulen = lengths.astype(np.uint64)
-    # First chunk of every token at once, the length folded in; the mask keeps only the
-    # token's own bytes.
-    shift = np.minimum(ulen, np.uint64(8))
-    shift *= np.uint64(8)
-    np.subtract(np.uint64(64), shift, out=shift)
+    # First chunk of every token at once, its length folded in (two small-table lookups
+    # instead of a shift, a subtraction and a multiplication per token).
+    capped = np.minimum(lengths, LONG_TOKEN)
     h = words[starts]
-    h &= _ALL_ONES >> shift
-    h ^= ulen * TOKEN_SEED
+    h &= _FIRST_BYTES.take(capped)
+    h ^= _LENGTH_SEED.take(capped)
     mix64(h)
     # Further chunks only for the few tokens longer than 8 bytes.
-    idx = np.flatnonzero((lengths > 8) & (lengths <= LONG_TOKEN))
+    idx = np.flatnonzero(lengths > 8)
+    if not len(idx):
+        return h
+    rest = lengths[idx]
+    too_long = rest > LONG_TOKEN
+    if too_long.any():
+        for i in idx[too_long].tolist():
+            data = raw[starts[i]:ends[i]].tobytes()
+            h[i] = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+        idx, rest = idx[~too_long], rest[~too_long]
     offset = 8
     while len(idx):
-        remaining = lengths[idx] - offset
-        keep_bits = np.minimum(remaining, 8).astype(np.uint64) * np.uint64(8)
-        chunk = words[starts[idx] + offset] & (_ALL_ONES >> (np.uint64(64) - keep_bits))
-        h[idx] = mix64(h[idx] ^ chunk)
+        rest -= 8                                    # bytes left from this chunk on
+        chunk = words[starts[idx] + offset]
+        chunk &= _FIRST_BYTES.take(np.minimum(rest, 8))
+        chunk ^= h[idx]
+        h[idx] = mix64(chunk)
         offset += 8
-        idx = idx[remaining > 8]
-    for i in np.flatnonzero(lengths > LONG_TOKEN):
-        data = raw[starts[i]:ends[i]].tobytes()
-        h[i] = int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+        more = rest > 8
+        idx, rest = idx[more], rest[more]
     return h
 
 
@@ -138,33 +164,60 @@ def shingle_hashes(token_hash: np.ndarray, doc: np.ndarray, n_docs: int, size: i
     """Hashes of every ``size``-token shingle that stays inside one document, with its
     document; a document shorter than ``size`` tokens gives one padded shingle, an empty one
     the EMPTY_SHINGLE."""
+    counts = np.bincount(doc, minlength=n_docs) if len(doc) else np.zeros(n_docs, dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    sh, sh_doc = batch_shingles(token_hash, offsets, size, trash=n_docs)
+    inside = sh_doc != n_docs
+    return sh[inside], sh_doc[inside]
+
+
+def batch_shingles(token_hash: np.ndarray, offsets: np.ndarray, size: int, trash: int,
+                   first_doc: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Shingle hashes of a batch and the document of each (numbered from ``first_doc``).
+
+    Every window of ``size`` consecutive tokens of the batch is hashed, the few that cross a
+    document boundary included: those are given the document number ``trash`` (cheaper than
+    taking them out). A document shorter than ``size`` tokens gives one padded shingle, an
+    empty one the EMPTY_SHINGLE.
+    """
     if not 1 <= size <= MAX_SHINGLE:
         raise ValueError(f"shingle size must be between 1 and {MAX_SHINGLE}, not {size}")
+    n_docs = len(offsets) - 1
     n_tok = len(token_hash)
-    counts = np.bincount(doc, minlength=n_docs) if n_tok else np.zeros(n_docs, dtype=np.int64)
+    counts = np.diff(offsets)
     out_h, out_doc = [], []
     if n_tok >= size:
         n_sh = n_tok - size + 1
-        inside = doc[:n_sh] == doc[size - 1:]
         acc = token_hash[:n_sh] * SHINGLE_MUL[0]
+        term = np.empty_like(acc)
         for i in range(1, size):
-            acc += token_hash[i:i + n_sh] * SHINGLE_MUL[i]
-        out_h.append(mix64(acc[inside]))
-        out_doc.append(doc[:n_sh][inside])
-    short = np.flatnonzero((counts > 0) & (counts < size))
-    if len(short):
-        first = (np.cumsum(counts) - counts)[short]
-        acc = np.zeros(len(short), dtype=np.uint64)
-        for i in range(size):
-            present = i < counts[short]
-            part = np.where(present, token_hash[np.minimum(first + i, n_tok - 1)], PAD_TOKEN)
-            acc += part * SHINGLE_MUL[i]
-        out_h.append(mix64(acc))
-        out_doc.append(short)
-    empty = np.flatnonzero(counts == 0)
-    if len(empty):
-        out_h.append(np.full(len(empty), EMPTY_SHINGLE, dtype=np.uint64))
-        out_doc.append(empty)
+            np.multiply(token_hash[i:i + n_sh], SHINGLE_MUL[i], out=term)
+            acc += term
+        out_h.append(mix64(acc, term))
+        doc = np.repeat(np.arange(first_doc, first_doc + n_docs), counts)[:n_sh]
+        if size > 1:
+            # Windows starting in the last size - 1 token positions before a document's first
+            # token end in a later document.
+            cross = (offsets[1:-1, None] - np.arange(1, size)[None, :]).ravel()
+            doc[cross[(cross >= 0) & (cross < n_sh)]] = trash
+        out_doc.append(doc)
+    if n_docs and counts.min() < size:
+        short = np.flatnonzero((counts > 0) & (counts < size))
+        if len(short):
+            first = offsets[short]
+            acc = np.zeros(len(short), dtype=np.uint64)
+            for i in range(size):
+                present = i < counts[short]
+                part = np.where(present, token_hash[np.minimum(first + i, n_tok - 1)], PAD_TOKEN)
+                acc += part * SHINGLE_MUL[i]
+            out_h.append(mix64(acc))
+            out_doc.append(short + first_doc)
+        empty = np.flatnonzero(counts == 0)
+        if len(empty):
+            out_h.append(np.full(len(empty), EMPTY_SHINGLE, dtype=np.uint64))
+            out_doc.append(empty + first_doc)
     if not out_h:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    if len(out_h) == 1:
+        return out_h[0], out_doc[0]
     return np.concatenate(out_h), np.concatenate(out_doc).astype(np.int64)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .buckets import BucketRuns
+from .buckets import BucketRuns, sort_pairs
 from .lsh import band_keys, choose_bands
 from .minhash import MinHasher, estimate, min_agreeing
 from .store import SignatureStore
@@ -179,8 +179,13 @@ class DedupeIndex:
         sigs = self._hasher.signatures([it.text for it in items])
         scope_ids = np.array([self._scope_id(it.scope) for it in items], dtype=np.int32)
         keys = band_keys(sigs, self._scope_hashes[scope_ids], self.bands, self.rows)
-        from_index = self._index_matches(items, sigs, scope_ids, keys)
-        in_batch = self._batch_matches(sigs, scope_ids, keys)
+        # The batch's bucket keys sorted once, each with its position in keys.ravel(): the
+        # index lookup (sorted queries search the runs faster), the in-batch grouping and
+        # the new bucket run all use this order.
+        skeys, spos = sort_pairs(keys.ravel(), np.arange(keys.size))
+        item_of = spos.astype(np.int64) // self.bands
+        from_index = self._index_matches(items, sigs, scope_ids, skeys, item_of)
+        in_batch = self._batch_matches(sigs, scope_ids, skeys, item_of)
 
         verdicts: list[DedupeVerdict] = []
         kept = np.zeros(n, dtype=bool)
@@ -203,17 +208,23 @@ class DedupeIndex:
                 verdicts.append(verdict)
         self.counters["checked"] += n
         keep = np.flatnonzero(kept)
-        self._insert([items[j].event_id for j in keep], np.array([int(items[j].ts_ms) for j in keep], dtype=np.int64),
-                     sigs[keep], scope_ids[keep], keys[keep])
+        ts = np.array([int(items[j].ts_ms) for j in keep], dtype=np.int64)
+        slots = self._remember([items[j].event_id for j in keep], ts, sigs[keep], scope_ids[keep])
+        if len(keep):
+            slot_of = np.zeros(n, dtype=np.int64)
+            slot_of[keep] = slots
+            entry = np.flatnonzero(kept[item_of])            # still in key order
+            self._buckets.add(skeys[entry], slot_of[item_of[entry]], presorted=True)
         return verdicts
 
-    def _index_matches(self, items, sigs, scope_ids, keys) -> dict:
+    def _index_matches(self, items, sigs, scope_ids, skeys, item_of) -> dict:
         """Per batch item j: "self" when the index holds the same event_id with a matching
-        signature, else (similarity, event_id) of the best remembered duplicate, or absent."""
+        signature, else (similarity, event_id) of the best remembered duplicate, or absent.
+        ``skeys``: the batch's bucket keys in ascending order, ``item_of``: the item of each."""
         if not len(self._store):
             return {}
-        owner, slots = self._buckets.lookup(keys.ravel(), self.max_bucket_scan)
-        q = owner // self.bands
+        owner, slots = self._buckets.lookup(skeys, self.max_bucket_scan)
+        q = item_of[owner]
         same_scope = self._store.scope[slots] == scope_ids[q]
         q, slots = q[same_scope], slots[same_scope].astype(np.int64)
         if not len(q):
@@ -249,17 +260,16 @@ class DedupeIndex:
         keep = rank < self.max_candidates
         return q[keep], slots[keep]
 
-    def _batch_matches(self, sigs, scope_ids, keys) -> dict[int, list[tuple[int, float]]]:
+    def _batch_matches(self, sigs, scope_ids, skeys, item_of) -> dict[int, list[tuple[int, float]]]:
         """Per batch item j: [(i, similarity)] for earlier items i < j of the batch that are
         duplicates of it by signature. Pairs come from shared buckets: each item is paired with
-        the first item of each bucket it shares and with the 8 items before it there."""
+        the first item of each bucket it shares and with the 8 items before it there.
+        ``skeys`` (ascending) and ``item_of``: as for _index_matches, so items sharing a key
+        are adjacent and in item order."""
         n = len(sigs)
         if n < 2:
             return {}
-        flat = keys.ravel()
-        item = np.repeat(np.arange(n), self.bands)
-        order = np.lexsort((item, flat))
-        k, it = flat[order], item[order]
+        k, it = skeys, item_of
         group_start = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
         start_of = np.repeat(group_start, np.diff(np.r_[group_start, len(k)]))
         pos = np.arange(len(k))
@@ -292,15 +302,21 @@ class DedupeIndex:
         return sid
 
     def _insert(self, event_ids: list[str], ts: np.ndarray, sigs, scope_ids, keys, serials=None) -> None:
+        slots = self._remember(event_ids, ts, sigs, scope_ids, serials)
+        if len(slots):
+            self._buckets.add(keys.ravel(), np.repeat(slots, self.bands))
+
+    def _remember(self, event_ids: list[str], ts: np.ndarray, sigs, scope_ids, serials=None) -> np.ndarray:
+        """Store the signatures (not yet their buckets); returns their slots."""
         if not event_ids:
-            return
+            return np.zeros(0, dtype=np.int64)
         if serials is None:
             serials = np.arange(self._next_serial, self._next_serial + len(event_ids), dtype=np.int64)
             self._next_serial += len(event_ids)
         slots = self._store.add(sigs, ts, serials, scope_ids, event_ids)
-        self._buckets.add(keys.ravel(), np.repeat(slots, self.bands))
         low = int(ts.min())
         self._min_live_ts = low if self._min_live_ts is None else min(self._min_live_ts, low)
+        return slots
 
     def _remove(self, slots: np.ndarray) -> None:
         if not len(slots):

@@ -14,38 +14,29 @@ P = J + (1 - J)/256 and ``estimate`` inverts that. At J = 0.85 this costs 0.3% o
 against full 32-bit values and takes a quarter of the memory: for a fixed state size, more bins
 of 8 bits estimate better than fewer bins of 32 (256 bins x 8 bits have 30% less error than
 128 x 16).
+
+The pipeline, all numpy over many texts at once: chunks of ~64 KB of text are tokenised and
+hashed (hashing.py: token hashes, then every window of ``shingle_size`` tokens of the chunk,
+those that cross a document boundary sent to a spare row), their bin minima collected with
+``np.minimum.at``; blocks of ~128 texts are densified together (densify.py) and cut to 8 bits.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 
-from .hashing import HASH_SCHEME, mix64, shingle_hashes, tokenise
+from .densify import EMPTY as _EMPTY
+from .densify import densify, densify_group_rows
+from .hashing import HASH_SCHEME, batch_shingles, tokenise_offsets
 from .normalise import encode_batch
 
 SIGNATURE_SCHEME = f"oph-densified-b8/{HASH_SCHEME}"
 SIGNATURE_DTYPE = np.uint8
 CHANCE_AGREEMENT = 1.0 / 256          # two different minima agree in their low 8 bits
-_EMPTY = np.uint32(0xFFFFFFFF)     # bin values are 31-bit, so this never is one
-_PROBE_SEED = 0x632BE59BD9B4E019
-_SCAN_ELEMENTS = 1 << 14
-# Texts are hashed in chunks of about this many characters: the chunk's intermediate arrays
-# (~10 bytes per character) then stay in the core's cache, which is 2x faster than one pass
-# over a 1000-prompt batch (measured: bench/bench_dedupe.py).
+# Texts are hashed in chunks of about this many characters (and at most CHUNK_DOCS texts): the
+# chunk's intermediate arrays (~10 bytes per character) then stay in the core's cache, which is
+# 2x faster than one pass over a 1000-prompt batch (measured: bench/bench_dedupe.py).
 CHUNK_CHARS = 64_000
-
-
-@lru_cache(maxsize=8)
-def probe_order(num_perm: int) -> np.ndarray:
-    """Row j: the order in which an empty bin j looks for a non-empty bin to copy. Fixed by the
-    constants here (never by a library's random generator), so it is part of the format."""
-    j = np.arange(num_perm, dtype=np.uint64)[:, None]
-    i = np.arange(num_perm, dtype=np.uint64)[None, :]
-    keys = mix64((j << np.uint64(32)) ^ i ^ np.uint64(_PROBE_SEED))
-    keys[np.arange(num_perm), np.arange(num_perm)] = np.uint64(0)    # a bin never copies itself
-    order = np.argsort(keys, axis=1, kind="stable")[:, 1:]
-    return np.ascontiguousarray(order.astype(np.int64))
+CHUNK_DOCS = 1024
 
 
 class MinHasher:
@@ -58,30 +49,44 @@ class MinHasher:
         self.shingle_size = shingle_size
 
     def signatures(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.num_perm), dtype=SIGNATURE_DTYPE)
-        chunks = _chunks(texts)
-        if len(chunks) == 1:
-            return self._signatures(texts)
-        return np.concatenate([self._signatures(texts[a:b]) for a, b in chunks])
-
-    def _signatures(self, texts: list[str]) -> np.ndarray:
-        n = len(texts)
-        token_hash, doc = tokenise(encode_batch(texts))
-        sh, sh_doc = shingle_hashes(token_hash, doc, n, self.shingle_size)
-        return self.from_shingle_hashes(sh, sh_doc, n)
+        n, k = len(texts), self.num_perm
+        out = np.empty((n, k), dtype=SIGNATURE_DTYPE)
+        # Consecutive chunks make a block of at least one densify group of texts: only the
+        # block's 32-bit bin minima exist at a time.
+        for block in _blocks(_chunks(texts), min_docs=densify_group_rows(k)):
+            first, last = block[0][0], block[-1][1]
+            m = last - first
+            # The extra last row takes the shingles that cross a document boundary (cheaper
+            # than filtering them out).
+            mins = np.full((m + 1, k), _EMPTY, dtype=np.uint32)
+            for a, b in block:
+                token_hash, offsets = tokenise_offsets(encode_batch(texts[a:b]))
+                sh, sh_doc = batch_shingles(token_hash, offsets, self.shingle_size, trash=m, first_doc=a - first)
+                self._bin_minima(mins, sh, sh_doc)
+            densify(mins[:m])
+            out[first:last] = mins[:m]                # the low 8 bits
+        return out
 
     def from_shingle_hashes(self, sh: np.ndarray, sh_doc: np.ndarray, n: int) -> np.ndarray:
-        k = self.num_perm
-        bins = ((sh >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)
-        flat = sh_doc * k
-        flat += bins.astype(np.int64)
-        values = (sh & np.uint64(0x7FFFFFFF)).astype(np.uint32)
-        mins = np.full(n * k, _EMPTY, dtype=np.uint32)
-        np.minimum.at(mins, flat, values)
-        mins = mins.reshape(n, k)
-        densify(mins, probe_order(k))
+        """Signatures of n documents from their shingle hashes (``sh_doc``: each one's document)."""
+        mins = np.full((n, self.num_perm), _EMPTY, dtype=np.uint32)
+        self._bin_minima(mins, sh, sh_doc)
+        densify(mins)
         return mins.astype(SIGNATURE_DTYPE)          # the low 8 bits
+
+    def _bin_minima(self, mins: np.ndarray, sh: np.ndarray, sh_doc: np.ndarray) -> None:
+        """Each shingle hash picks a bin with its high 32 bits and competes for the bin's
+        minimum with its low 31 bits."""
+        k = self.num_perm
+        if k & (k - 1) == 0:                # ((h >> 32) * k) >> 32, in one shift
+            bins = sh >> np.uint64(64 - k.bit_length() + 1)
+        else:
+            bins = ((sh >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)
+        flat = sh_doc * k
+        flat += bins.view(np.int64)             # < 2**32: the same value as a signed integer
+        values = sh.astype(np.uint32)           # the low 32 bits
+        values &= np.uint32(0x7FFFFFFF)
+        np.minimum.at(mins.reshape(-1), flat, values)
 
 
 def estimate(agreeing: np.ndarray | int, num_perm: int) -> np.ndarray | float:
@@ -105,7 +110,7 @@ def _chunks(texts: list[str]) -> list[tuple[int, int]]:
     out, start, size = [], 0, 0
     for i, t in enumerate(texts):
         size += len(t)
-        if size >= CHUNK_CHARS:
+        if size >= CHUNK_CHARS or i + 1 - start >= CHUNK_DOCS:
             out.append((start, i + 1))
             start, size = i + 1, 0
     if start < len(texts):
@@ -113,36 +118,11 @@ def _chunks(texts: list[str]) -> list[tuple[int, int]]:
     return out
 
 
-def densify(mins: np.ndarray, order: np.ndarray) -> None:
-    """Fill empty bins in place: bin j of a document copies the first bin in ``order[j]`` that
-    the document's own shingles filled. Every document has at least one shingle."""
-    k = mins.shape[1]
-    flat = mins.reshape(-1)
-    filled = flat != _EMPTY
-    empty = np.flatnonzero(~filled)
-    if not len(empty):
-        return
-    row_start = empty - empty % k
-    bins = empty - row_start
-    # Most empty bins find a filled one within a few probes: probe one round at a time (flat
-    # indices, one contiguous column of the order per round) while many are left, then scan the
-    # whole order for the few that remain (documents with very few shingles).
-    columns = _order_columns(k)
-    for r in range(k - 1):
-        if len(empty) * k <= _SCAN_ELEMENTS:
-            break
-        src = row_start + columns[r][bins]
-        hit = filled[src]
-        flat[empty[hit]] = flat[src[hit]]
-        miss = ~hit
-        empty, row_start, bins = empty[miss], row_start[miss], bins[miss]
-    if not len(empty):
-        return
-    candidates = row_start[:, None] + order[bins]          # (remaining, k - 1) flat indices
-    first = filled[candidates].argmax(axis=1)
-    flat[empty] = flat[candidates[np.arange(len(empty)), first]]
-
-
-@lru_cache(maxsize=8)
-def _order_columns(num_perm: int) -> np.ndarray:
-    return np.ascontiguousarray(probe_order(num_perm).T)
+def _blocks(chunks: list[tuple[int, int]], min_docs: int) -> list[list[tuple[int, int]]]:
+    out: list[list[tuple[int, int]]] = []
+    for a, b in chunks:
+        if out and out[-1][-1][1] - out[-1][0][0] < min_docs:
+            out[-1].append((a, b))
+        else:
+            out.append([(a, b)])
+    return out

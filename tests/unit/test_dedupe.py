@@ -10,7 +10,10 @@ import pytest
 
 from streams.dedupe import (UNIQUE, CheckpointError, DedupeIndex, DedupeItem, MinHasher, jaccard,
                             scope_key, shingles, tokens)
+from streams.dedupe import densify as densify_module
+from streams.dedupe import minhash as minhash_module
 from streams.dedupe.buckets import BucketRuns
+from streams.dedupe.densify import EMPTY, densify, probe_order
 from streams.dedupe.hashing import shingle_hash_reference, shingle_hashes, token_hash_reference, tokenise
 from streams.dedupe.lsh import candidate_probability, choose_bands
 from streams.dedupe.minhash import estimate, min_agreeing
@@ -101,13 +104,79 @@ def test_signatures_are_frozen():
     assert token_hash_reference("email_1") == 0x92ACD84613E2A06E
 
 
-def test_signatures_do_not_depend_on_the_batch():
+PIN_WORDS = ("account invoice refund charge payment card balance transfer order shipment delivery address "
+             "customer ticket error timeout server database query report summary quarter revenue budget").split()
+PIN_ODD = ["Ünïcödé STRASSE straße — ＦＵＬＬ width… café", "日本語のテキスト、句読点。", "x" * 70,
+           "abcdefghijklmnop" * 3, "<EMAIL_1>", "", " ,. ", "a b", "tabs\tand\nnewlines", "nul\x00inside"]
+
+
+def pin_corpus(n: int = 400) -> list[str]:
+    """Texts of every length from empty to ~3 KB, with odd tokens: what signatures are pinned on."""
+    rng = random.Random(20240601)
+    out = []
+    for _ in range(n):
+        words = [rng.choice(PIN_WORDS) if rng.random() < 0.9 else rng.choice(PIN_ODD)
+                 for _ in range(int(rng.expovariate(1 / 60)))]
+        out.append(" ".join(words))
+    return out
+
+
+@pytest.mark.parametrize("num_perm, shingle_size, digest", [
+    (16, 3, "f15e048b8f44da11c9511eb3bad0cfcea37b6a4f5cae609e8292919f966b89c6"),
+    (100, 3, "1a2ab7635de8969f63b502382bf245b840f314e2555cb8a388be5c04c14c4afe"),
+    (128, 3, "9d0d72a6245696a423b969e683914ae6bc647ceaad3cf999fc48f60a325fffa3"),
+    (256, 3, "fbe7326926eec25e15d9ccc0a7d5353659a6af0e9532022b33457dd518331dbf"),
+    (512, 3, "b49bd5e63e42880d44c094220db7b0aba496b6f2866cca8d878a57a3b76ca68e"),
+    (256, 1, "3c23865627d0af8c6fe0f0e7bbdee8a2d03665b6d3d630093f934dfbe6a45404"),
+    (256, 2, "1c1333f5934805dae5f3187fb7d0636146d4180204eb2f1131c99b88e769f026"),
+    (256, 5, "958ebcb50c0e73926bab0e82f43607efe5b6244e1e5f059ab75287b763cb0e15"),
+])
+def test_signatures_are_frozen_over_a_varied_corpus(num_perm, shingle_size, digest):
+    # Digests of the first (per-chunk, probe-by-probe) implementation: any rewrite for speed
+    # must reproduce them, whatever the text lengths, num_perm (powers of two or not) and
+    # shingle size.
+    sigs = MinHasher(num_perm, shingle_size).signatures(pin_corpus())
+    assert hashlib.sha256(sigs.tobytes()).hexdigest() == digest
+
+
+def densify_reference(mins: np.ndarray) -> np.ndarray:
+    """The definition, one bin at a time: an empty bin copies the first filled bin of its order."""
+    order = probe_order(mins.shape[1])
+    out = mins.copy()
+    for row in range(mins.shape[0]):
+        for j in np.flatnonzero(mins[row] == EMPTY):
+            first = next(i for i in order[j] if mins[row, i] != EMPTY)
+            out[row, j] = mins[row, first]
+    return out
+
+
+@pytest.mark.parametrize("num_perm", [16, 100, 128])
+def test_densify_matches_the_definition_at_every_fill_level(num_perm, monkeypatch):
+    # Small groups, so one call goes through several groups, each mixing documents with few
+    # filled bins (rank method) and with many (probing, whole-group rounds and the tail).
+    monkeypatch.setattr(densify_module, "_GROUP_BINS", 24 * num_perm)
+    rng = np.random.default_rng(num_perm)
+    n = 60
+    mins = np.full((n, num_perm), EMPTY, dtype=np.uint32)
+    for row, filled in enumerate(np.linspace(1, num_perm, n).astype(int)):
+        bins = rng.choice(num_perm, filled, replace=False)
+        mins[row, bins] = rng.integers(0, 2**31, filled)
+    expected = densify_reference(mins)
+    densify(mins)
+    assert (mins == expected).all()
+
+
+def test_signatures_do_not_depend_on_the_batch(monkeypatch):
     rng = random.Random(1)
-    texts = [prompt(rng, rng.randint(0, 300)) for _ in range(40)]
+    texts = [prompt(rng, rng.randint(0, 300)) for _ in range(40)] + ["", "x", "a b"] * 3
     hasher = MinHasher()
-    together = hasher.signatures(texts)
     alone = np.vstack([hasher.signatures([t]) for t in texts])
-    assert (together == alone).all()
+    assert (hasher.signatures(texts) == alone).all()
+    # Many chunks, blocks and densify groups in one call.
+    monkeypatch.setattr(minhash_module, "CHUNK_CHARS", 2000)
+    monkeypatch.setattr(minhash_module, "CHUNK_DOCS", 3)
+    monkeypatch.setattr(densify_module, "_GROUP_BINS", 5 * 128)
+    assert (hasher.signatures(texts) == alone).all()
 
 
 def test_estimates_agree_with_exact_jaccard():
@@ -350,3 +419,18 @@ def test_bucket_runs_lookup_and_remove():
     owner, found = runs.lookup(np.array([7], dtype=np.uint32), max_per_key=10_000)
     assert sorted(found.tolist()) == np.flatnonzero(keys == 7)[5:].tolist()
     assert len(runs) == 1995
+    # Sorted query keys (what the index passes), presorted runs, and runs left empty by
+    # removals: the same answers.
+    queries = np.sort(rng.integers(0, 60, 300).astype(np.uint32))
+    owner, found = runs.lookup(queries, max_per_key=10_000)
+    live = np.ones(2000, dtype=bool)
+    live[gone] = False
+    expected = sorted((q, s) for q, key in enumerate(queries.tolist())
+                      for s in np.flatnonzero((keys == key) & live).tolist())
+    assert sorted(zip(owner.tolist(), found.tolist())) == expected
+    fresh = BucketRuns()
+    fresh.add(np.array([3, 3, 9], dtype=np.uint32), np.array([5, 1, 2], dtype=np.uint32), presorted=True)
+    fresh.remove(np.array([3, 3, 9], dtype=np.uint32), np.array([5, 1, 2], dtype=np.uint32))
+    fresh.add(np.array([9], dtype=np.uint32), np.array([7], dtype=np.uint32))
+    owner, found = fresh.lookup(np.array([3, 9], dtype=np.uint32), max_per_key=10)
+    assert owner.tolist() == [1] and found.tolist() == [7] and len(fresh) == 1
