@@ -8,12 +8,14 @@ The engine itself enforces read-only (readonly=2), so no statement can change th
 """
 from __future__ import annotations
 
+import email.policy
 import json
 import logging
 import re
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from email.parser import BytesParser
 from urllib.parse import parse_qs, urlparse
 
 from clickhouse.client import connect
@@ -73,6 +75,11 @@ class QueryInterface:
         if url.path == "/ping" or (url.path == "/" and not body and "query" not in parse_qs(url.query)):
             return self._reply(req, 200, b"Ok.\n", "text/plain")
         params = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        ctype = req.headers.get("Content-Type", "")
+        if ctype.startswith("multipart/form-data"):
+            # Large queries and parameters arrive as form fields (as ClickHouse's server accepts).
+            params.update(_form_fields(ctype, body))
+            body = b""
         if "client_protocol_version" in params:
             # Native protocol revisions are a server feature we do not emulate; the client
             # falls back to protocol 0 when this probe fails.
@@ -92,7 +99,7 @@ class QueryInterface:
             with self.lock:
                 if params.get("database"):
                     self.client.database = params["database"]
-                data = self.client.raw_query(query, parameters=bind or None, settings=settings or None, fmt=fmt)
+                data = self.client.raw_query(_bind(query, bind), settings=settings or None, fmt=fmt)
         except Exception as exc:
             message = str(exc)
             match = _ERROR_CODE.search(message)
@@ -121,6 +128,43 @@ class QueryInterface:
         text = message if message.startswith("Code:") else f"Code: {code}. DB::Exception: {message}"
         self._reply(req, status, (text.rstrip() + "\n").encode(), "text/plain; charset=UTF-8",
                     {"X-ClickHouse-Exception-Code": str(code)})
+
+
+_PLACEHOLDER = re.compile(r"\{(\w+):([^{}]+)\}")
+
+
+def _bind(query: str, values: dict[str, str]) -> str:
+    """Server-side parameters: {name:Type} becomes CAST('<text>' AS Type), parsed by the engine
+    from the parameter's text form exactly as a ClickHouse server does."""
+    def literal(m: re.Match) -> str:
+        name, ch_type = m.group(1), m.group(2).strip()
+        if name not in values:
+            return m.group(0)
+        raw = values[name]
+        if re.fullmatch(r"(Nullable\(|LowCardinality\()*(String|FixedString\(\d+\))\)*", ch_type):
+            raw = _unescape(raw)   # a String parameter arrives in escaped text form (\' \\ \t ...)
+        text = raw.replace("\\", "\\\\").replace("'", "\\'")
+        return f"CAST('{text}' AS {ch_type})"
+    return _PLACEHOLDER.sub(literal, query) if values else query
+
+
+_ESCAPES = {"\\\\": "\\", "\\'": "'", "\\t": "\t", "\\n": "\n", "\\0": "\0", "\\r": "\r", "\\b": "\b", "\\f": "\f"}
+_ESCAPE = re.compile(r"\\[\\'tn0rbf]")
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPE.sub(lambda m: _ESCAPES[m.group(0)], text)
+
+
+def _form_fields(ctype: str, body: bytes) -> dict[str, str]:
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(f"Content-Type: {ctype}\r\n\r\n".encode() + body)
+    fields = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            value = part.get_payload(decode=True).decode("utf-8", errors="replace")
+            fields[name] = value
+    return fields
 
 
 def _content_type(fmt: str) -> str:
