@@ -79,7 +79,8 @@ _TITLES = {"mr", "mrs", "ms", "mx", "miss", "dr", "prof", "professor", "sir", "d
 # Words right before a name that make it one: greetings, sign-offs, introductions, hand-offs.
 _STRONG_1 = {"hi", "hello", "hey", "dear", "greetings", "welcome", "thanks", "thx", "cheers",
              "regards", "best", "sincerely", "yours", "attn", "attention", "named", "called", "i'm",
-             "im", "it's", "cc", "bcc", "ping", "ask", "tell", "meet", "per"}
+             "im", "it's", "cc", "bcc", "ping", "ask", "tell", "meet", "per", "requester", "requestor",
+             "approver", "reviewer", "assignee", "reporter"}
 _STRONG_2 = {"thank you", "name is", "i am", "this is", "my name", "spoke to", "spoke with",
              "speaking with", "talked to", "talking to", "assigned to", "reported by", "created by",
              "approved by", "reviewed by", "signed by", "submitted by", "requested by",
@@ -280,7 +281,7 @@ class NameTagger:
         spans: list[Span] = []
         i = 0
         while i < len(toks):
-            if not toks[i].namey:
+            if not toks[i].namey and not self._cued_pair(text, toks, i):
                 i += 1
                 continue
             j = i
@@ -295,6 +296,16 @@ class NameTagger:
                 spans.append(Span(seg[0].start, seg[-1].end, PERSON))
             i = j + 1
         return spans
+
+    def _cued_pair(self, text: str, toks: list, i: int) -> bool:
+        """Two capitalised words right after a strong cue ("approved by Peregrine Montgomery"):
+        a name even when the given name is also an English word or unknown to the gazetteer."""
+        t = toks[i]
+        if i + 1 >= len(toks) or not t.text[:1].isupper() or t.text.isupper() or t.text.lower() in _STOP:
+            return False
+        if not self._surname_like(toks[i + 1]):
+            return False
+        return context_before(text[max(0, t.start - 40):t.start]) in ("title", "strong")
 
     def _surname_like(self, t: Tok) -> bool:
         """"Glazer", "Cook" after a given name: a capitalised common noun, not a stop word,

@@ -15,7 +15,7 @@ from .patterns import merge_windows, substring_windows
 from .spans import SECRET, Span
 
 _TOKEN_PATTERNS = [
-    r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)[A-Z2-7]{16}",   # AWS key id
+    r"(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)[A-Z0-9]{16}(?![A-Za-z0-9])",   # AWS key id (real ids are base32; accept any A-Z0-9 so look-alikes are not let through)
     r"sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d{2}-)?[A-Za-z0-9_-]{20,}",   # OpenAI, Anthropic
     r"(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}",                                # GitHub
     r"github_pat_[A-Za-z0-9_]{22,255}",
