@@ -128,11 +128,11 @@ def test_near_duplicates_are_caught_across_a_worker_restart(stack):
     firsts = stack.scalar("SELECT countIf(duplicate_of IS NULL) FROM observations")
     stack.worker.stop()
     stack.start_worker()
-    # the same prompts again, re-cased and re-punctuated (normalised away), with new ids, after the restart
+    # the same prompts again, re-spaced and re-punctuated (normalised away), with new ids, after the restart
     again = []
     for e in base:
         d = dict(e, event_id=f"again-{e['event_id']}")
-        d["prompt"] = e["prompt"].upper() + " !!"
+        d["prompt"] = e["prompt"].replace(" ", "  ") + " !!"
         again.append(d)
     produce_confluent(stack.broker.bootstrap, [json.dumps(e).encode() for e in again])
     stack.wait_for("SELECT count() FROM observations", lambda v: v >= 600, timeout=240, what="600 observations")
