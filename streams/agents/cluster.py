@@ -16,7 +16,7 @@ import faust
 from distillery.settings import Topics
 from streams.agents._hold import CheckpointedHold
 from streams.agents._send import send_all
-from streams.clustering import ClusterItem, DriftMonitor, TaskClusterer
+from streams.clustering import ClusterItem, DriftMonitor, FeaturizerConfig, TaskClusterer
 from streams.context import WorkerContext
 from streams.held import held_batches
 from streams.observation import now_ms
@@ -69,7 +69,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 state["model"] = TaskClusterer.from_bytes(blob)
                 log.info("clustering resumed from checkpoint (model version %s)", state["model"].model_version)
             else:
-                state["model"] = TaskClusterer(task_threshold=ctx.settings.cluster_threshold or None)
+                featurizer = FeaturizerConfig.hashed() if ctx.settings.cluster_featurizer == "hashed" else FeaturizerConfig()
+                state["model"] = TaskClusterer(featurizer_config=featurizer, task_threshold=ctx.settings.cluster_threshold or None)
             # The drift detectors are river objects; they are checkpointed with pickle beside the
             # model (same code version reads them; a mismatch starts fresh detectors).
             try:

@@ -53,7 +53,7 @@ class DriftConfig:
     delta: float = 0.01              # ADWIN confidence; the confirmation below controls false alarms
     clock: int = 1                   # ADWIN checks for a cut after every sample (river's default 32 adds delay)
     min_samples: int = 100           # observations of a cluster before its alarms count
-    min_after: int = 20              # samples gathered after a cut before confirming it
+    min_after: int = 15              # samples gathered after a cut before confirming it
     min_before: int = 100            # the dropped (old) part must be at least this long
     min_z: float = 4.0               # standard errors between old and new mean
     min_effect_success: float = 0.1  # absolute change of success rate

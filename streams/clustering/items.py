@@ -36,4 +36,3 @@ class Label:
     top_terms: tuple[str, ...] = ()
     example: str = ""
     size: int = 0
-    extra: dict = field(default_factory=dict, compare=False)

@@ -35,7 +35,7 @@ class ClustererConfig:
     broader task clusters; k is never given."""
 
     micro_threshold: float = 0.7
-    task_threshold: float = 0.65
+    task_threshold: float = 0.0      # 0: the measured default for the featuriser (see below)
     merge_threshold: float = 0.85
     min_size: int = 5
     assign_all: bool = True          # outliers join the nearest task instead of staying unassigned
@@ -55,6 +55,12 @@ class ClustererConfig:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+# Measured defaults (docs/clustering.md): similarities run differently in the two feature
+# spaces. With MiniLM 0.65 suits both free text and agent traffic; hashed-only features need
+# 0.6 or one family of agent traffic splits in two.
+DEFAULT_TASK_THRESHOLD = {"minilm": 0.65, "none": 0.6}
+
+
 def _pending_key(slot: int) -> int:
     """Term counters of a not-yet-assigned micro-cluster live under a negative key."""
     return -(int(slot) + 1)
@@ -65,10 +71,13 @@ class TaskClusterer:
                  featurizer_config: FeaturizerConfig | None = None,
                  featurizer: Featurizer | None = None, task_threshold: float | None = None):
         cfg = config or ClustererConfig()
+        self.featurizer = featurizer or Featurizer(featurizer_config)
         if task_threshold:   # DISTILLERY_CLUSTER_THRESHOLD (0 = model default)
             cfg = ClustererConfig.from_dict({**cfg.to_dict(), "task_threshold": task_threshold})
+        if not cfg.task_threshold:
+            cfg = ClustererConfig.from_dict({**cfg.to_dict(),
+                                             "task_threshold": DEFAULT_TASK_THRESHOLD[self.featurizer.config.text]})
         self.config = cfg
-        self.featurizer = featurizer or Featurizer(featurizer_config)
         dim = self.featurizer.config.dim
         self.micro = MicroClusters(dim, cfg.micro_threshold, cfg.max_micro)
         self.tasks = TaskLayer(cfg.task_threshold, cfg.merge_threshold, cfg.min_size,

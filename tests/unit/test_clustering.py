@@ -214,7 +214,8 @@ def test_new_family_is_born_without_disturbing_old_ids():
 def test_config_threshold_override():
     model = TaskClusterer(featurizer_config=HASHED, task_threshold=0.42)
     assert model.config.task_threshold == 0.42 and model.tasks.threshold == 0.42
-    assert TaskClusterer(featurizer_config=HASHED, task_threshold=0.0).config == ClustererConfig()
+    default = TaskClusterer(featurizer_config=HASHED, task_threshold=0.0).config
+    assert default.task_threshold == 0.6 and default.micro_threshold == ClustererConfig().micro_threshold
 
 
 def test_minilm_encoder_loads_offline_and_separates_topics():
