@@ -16,14 +16,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FULL = dict(family="dns", n_train=2000, n_eval=100, epochs=8.0, lr=4e-3)
-QUICK = dict(family="user_admin", n_train=300, n_eval=40, epochs=2.0, lr=4e-3)
+FULL = dict(family="dns", n_train=8000, n_eval=100, epochs=2.0, lr=4e-3)
+QUICK = dict(family="user_admin", n_train=600, n_eval=40, epochs=4.0, lr=4e-3)
 TARGET_EM, TARGET_SECONDS = 0.90, 120.0
 
 
@@ -60,11 +62,9 @@ def main(quick: bool = False) -> dict[str, Any]:
     print(f"LoRA r={cfg.r} alpha={cfg.alpha} targets={cfg.target_modules} save={list(cfg.modules_to_save)} "
           f"epochs={cfg.epochs} lr={cfg.lr} batch={cfg.batch_size}")
 
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        trained = train_adapter(train, cfg, TINY_BASE_DIR, __import__("pathlib").Path(tmp) / "adapter",
+        trained = train_adapter(train, cfg, TINY_BASE_DIR, Path(tmp) / "adapter",
                                 progress=lambda pr: print(f"  step {pr.step}/{pr.total} loss {pr.loss:.3f} "
                                                           f"{pr.tokens_per_s:,.0f} tok/s eta {pr.eta_s:.0f}s", flush=True),
                                 report_every=max(1, trained_steps_hint(len(train), cfg) // 6))

@@ -62,6 +62,12 @@ def parse_rows(data: bytes, uri: str = "<bytes>") -> tuple[list[Example], list[E
             raise DatasetError(f"{uri} line {no}: not JSON ({exc})") from None
         if not isinstance(row, dict):
             raise DatasetError(f"{uri} line {no}: a row must be a JSON object, got {type(row).__name__}")
+        tool_calls = row.get("tool_calls")
+        if not (isinstance(row.get("response"), str) and row["response"].strip()) and isinstance(tool_calls, str) \
+                and tool_calls.strip():
+            # An agent call answered by tool calls alone: learn the calls, spelled the way
+            # serving judges such answers (serving.quality.answer_text).
+            row = {**row, "response": '{"tool_calls":' + tool_calls.strip() + "}"}
         for key in ("prompt", "response"):
             value = row.get(key)
             if not isinstance(value, str):

@@ -17,9 +17,9 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from distillery.settings import Settings, Topics
@@ -38,6 +38,11 @@ GROUP_ID = "distillery-trainer"
 SUBJECTS = {Topics.TRAINED: "trained-value", Topics.REGISTRY: "registry-value", Topics.PROMOTE: "promote-value",
             Topics.TRAINING_PROGRESS: "training.progress-value"}
 HEARTBEAT_EVERY_S = 10.0
+
+
+class Interrupted(Exception):
+    """The service is stopping: the job is abandoned, uncommitted, and resumed by the next
+    trainer to receive the command (as a new attempt)."""
 
 
 def now_ms() -> int:
@@ -64,6 +69,7 @@ class TrainerService:
         self.stats = {"trained": 0, "skipped": 0, "republished": 0, "failed": 0, "bad_messages": 0}
         self._producer: Any = None
         self._signer = None
+        self._stopping = threading.Event()   # read by the training thread at every progress report
 
     # ---- publishing --------------------------------------------------------------------------
     async def _send(self, topic: str, key: str, record: dict[str, Any], wait: bool = True) -> None:
@@ -87,6 +93,8 @@ class TrainerService:
                               max_attempts=self.max_attempts, lease_ms=self.lease_ms)
             if decision.action != "wait":
                 break
+            if self._stopping.is_set():
+                return "interrupted"
             log.info("command %s is running on another trainer; waiting for it to finish or its lease to expire", cid)
             await asyncio.sleep(min(5.0, self.lease_ms / 1000 / 4))
         if decision.action == "skip":
@@ -126,6 +134,8 @@ class TrainerService:
         last_beat = [0.0]
 
         def on_phase(phase: str, p: Progress | None) -> None:  # runs in the training thread
+            if self._stopping.is_set():
+                raise Interrupted(f"trainer {self.node_id} stopped during {phase}")
             t = time.monotonic()
             if t - last_beat[0] >= HEARTBEAT_EVERY_S:
                 last_beat[0] = t
@@ -161,6 +171,10 @@ class TrainerService:
                 except PERMANENT_ERRORS as exc:
                     await self._fail(command, f"{type(exc).__name__}: {exc}", attempt)
                     return "fail"
+                except Interrupted as exc:
+                    self.ledger.note_error(cid, str(exc), now_ms())
+                    log.warning("command %s: %s; it will be resumed as a new attempt", cid, exc)
+                    return "interrupted"
                 except Exception as exc:
                     reason = f"{type(exc).__name__}: {exc}"
                     log.exception("command %s attempt %d crashed", cid, attempt)
@@ -176,7 +190,7 @@ class TrainerService:
                 evs.append({"topic": Topics.PROMOTE, "key": out.adapter_id, "record": events.promote_shadow(command, out, ts)})
             outcome = {"events": evs, "adapter_id": out.adapter_id, "manifest_uri": out.manifest_uri}
             self.ledger.finish(cid, SUCCEEDED, outcome, out.gate.reason, ts)
-            on_phase("done", None)
+            queue.put_nowait(events.progress_event(command, "done", ts))
             await self._publish_outcome(cid, outcome)
             self.stats["trained"] += 1
             a, b = out.scores["adapter"], out.scores["base"]
@@ -212,6 +226,8 @@ class TrainerService:
                  bootstrap, self.store.uri)
         if ready is not None:
             ready.set()
+        self._stopping.clear()
+        watcher = asyncio.create_task(self._watch(stop))
         try:
             while not stop.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=1)
@@ -224,12 +240,19 @@ class TrainerService:
                             log.error("skipping unreadable retrain message at %s[%d]@%d: %s", tp.topic, tp.partition,
                                       msg.offset, exc)
                         else:
-                            await self.handle(command)
+                            if await self.handle(command) == "interrupted":
+                                return  # not committed: redelivered to whoever takes over
                         await consumer.commit({TopicPartition(tp.topic, tp.partition): msg.offset + 1})
         finally:
+            watcher.cancel()
             await consumer.stop()
             await self._producer.stop()
             log.info("trainer %s stopped: %s", self.node_id, self.stats)
+
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self._stopping.set()
 
 
 def run_trainer(settings: Settings) -> int:

@@ -141,11 +141,21 @@ async def scenario(tmp_path, bootstrap: str) -> None:
     await produce(bootstrap, command)
     await wait_committed(bootstrap, 3, timeout=60)
     assert svc2.stats["trained"] == 0 and svc2.stats["skipped"] == 1
+
+    # A snapshot that does not match its hash fails at once, with the reason, and is not retried.
+    bad = {**command, "command_id": "retrain-c5-bad", "dataset_sha256": "0" * 64}
+    await produce(bootstrap, bad)
+    await wait_committed(bootstrap, 4, timeout=60)
+    assert svc2.stats["failed"] == 1 and svc2.stats["trained"] == 0
     stop2.set()
     await asyncio.wait_for(task2, 30)
 
     again = await read_outputs(bootstrap)
-    assert len(again[Topics.TRAINED]) == 1 and len(again[Topics.PROMOTE]) == 1 and len(again[Topics.REGISTRY]) == 1
+    assert len(again[Topics.PROMOTE]) == 1
+    ok, failed = again[Topics.TRAINED]
+    assert ok["command_id"] == command["command_id"]
+    assert failed["status"] == "failed" and failed["attempt"] == 1 and "sha256 mismatch" in failed["reason"]
+    assert [r["state"] for r in again[Topics.REGISTRY]] == ["candidate", "failed"]
 
 
 def test_retrain_command_trains_once_and_requests_a_shadow_trial(tmp_path, broker):

@@ -48,6 +48,14 @@ def test_malformed_rows_fail_clearly(lines, message):
     assert sha256_bytes(b"") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
+def test_a_tool_call_answer_becomes_the_target():
+    rows = ['{"prompt": "a", "response": "", "tool_calls": "[{\\"name\\": \\"f\\", \\"arguments\\": {}}]", "split": "train"}',
+            '{"prompt": "b", "response": "ok", "tool_calls": null, "split": "eval"}']
+    train, held = parse_rows("\n".join(rows).encode())
+    assert json.loads(train[0].response) == {"tool_calls": [{"name": "f", "arguments": {}}]}
+    assert held[0].response == "ok" and held[0].meta == {"tool_calls": None}
+
+
 def test_config_defaults_follow_base_size_and_hardware():
     tiny = resolve(TrainRequest(), 500_000, cuda=False)
     assert tiny.method == "lora" and tiny.size_class == "tiny" and tiny.modules_to_save == ("lm_head",)
