@@ -49,7 +49,8 @@ def default_base_dir(fallback: Path) -> Path:
 
 def build_signed_adapter(base_dir: Path, out_dir: Path, adapter_id: str, signer: manifests.Signer, *,
                          seed: int = 0, r: int = 4, base_model_id: str = "distillery-tiny-base",
-                         metrics: dict[str, float] | None = None, random_weights: bool = True) -> Path:
+                         metrics: dict[str, float] | None = None, random_weights: bool = True,
+                         weight_std: float | None = None) -> Path:
     """A signed LoRA adapter on `base_dir`. Returns the manifest path.
 
     random_weights=True: random A and B, so the adapter changes the base's answers (garbage);
@@ -65,6 +66,12 @@ def build_signed_adapter(base_dir: Path, out_dir: Path, adapter_id: str, signer:
     cfg = LoraConfig(task_type="CAUSAL_LM", r=r, lora_alpha=2 * r, target_modules="all-linear",
                      init_lora_weights=not random_weights)
     model = get_peft_model(base, cfg)
+    if weight_std is not None:
+        # peft's random init can be too gentle to move a confident base's greedy answer.
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if "lora_" in name:
+                    param.normal_(0.0, weight_std)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)

@@ -75,7 +75,7 @@ def test_json_and_avro_events_land_exactly_once_and_bad_ones_are_dead_lettered(s
     produce_json_aiokafka(stack.broker.bootstrap, mixed_json)
     produce_confluent(stack.broker.bootstrap, mixed_avro)
 
-    stack.wait_for("SELECT count() FROM observations", lambda v: v >= 10_000, what="10,000 observations")
+    stack.wait_for("SELECT count() FROM observations", lambda v: v >= 10_000, timeout=480, what="10,000 observations")
     stack.wait_for("SELECT count() FROM dead_letters FINAL", lambda v: v >= 500, what="500 dead letters")
     time.sleep(2)  # anything extra would show up now
     assert stack.scalar("SELECT count() FROM observations") == 10_000
@@ -103,7 +103,7 @@ def test_worker_killed_mid_stream_still_shows_each_event_once(stack):
     produce_confluent(stack.broker.bootstrap, payloads[3000:])
     stack.worker.kill9()
     stack.start_worker()
-    stack.wait_for("SELECT count() FROM observations", lambda v: v >= 6_000, what="all rows after restart")
+    stack.wait_for("SELECT count() FROM observations", lambda v: v >= 6_000, timeout=480, what="all rows after restart")
     time.sleep(3)
     assert stack.scalar("SELECT count() FROM observations") == 6_000
     assert stack.scalar("SELECT uniqExact(event_id) FROM observations") == 6_000

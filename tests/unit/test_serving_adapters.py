@@ -20,7 +20,8 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("adapters")
     base = default_base_dir(root / "base")
     signer = manifests.hmac_signer(KEY)
-    uris = {f"ad-{i}": str(build_signed_adapter(base, root / f"ad-{i}", f"ad-{i}", signer, seed=i)) for i in range(4)}
+    uris = {f"ad-{i}": str(build_signed_adapter(base, root / f"ad-{i}", f"ad-{i}", signer, seed=i, weight_std=0.5))
+            for i in range(4)}
     return base, uris, root
 
 
