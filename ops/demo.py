@@ -37,7 +37,7 @@ DEMO_SETTINGS = {
     "DISTILLERY_METRICS_WINDOW_SECONDS": "10",        # [60]
     "DISTILLERY_METRICS_GRACE_SECONDS": "20",         # [120]
     "DISTILLERY_DECIDE_EVERY_SECONDS": "5",           # [30]
-    "DISTILLERY_POLICY_MIN_EXAMPLES": "120",          # [200]
+    "DISTILLERY_POLICY_MIN_EXAMPLES": "300",          # [200]: more examples, a specialist worth shadowing
     "DISTILLERY_SHADOW_SAMPLE_RATE": "1.0",
     "DISTILLERY_PROMOTION_THRESHOLDS": "min_shadow_calls=60",   # [300]
     "DISTILLERY_SERVE_FAULTS": "on",                  # demo/test only: lets the demo inject a regression
@@ -101,6 +101,9 @@ class Demo:
                 raise RuntimeError(f"{p.name} exited (code {p.popen.returncode}); last lines of {p.log}:\n{tail}")
 
     def stop_all(self) -> None:
+        # a second Ctrl-C or SIGTERM must not abort the shutdown half-way and orphan children
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for p in reversed(self.procs):
             p.stop()
         if self.broker:
@@ -121,6 +124,10 @@ class Demo:
             return default
 
     def wait_ledger(self, timeout: float = 180) -> None:
+        import logging
+        # the query interface is not up for the first seconds: retries are expected, not news
+        for noisy in ("urllib3", "clickhouse_connect"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check_alive()
@@ -172,8 +179,18 @@ class Demo:
             await asyncio.gather(*(one(session, e, f) for e, f in items))
 
     def traffic(self, n: int, families: tuple[str, ...] | None = None) -> list[tuple[dict, str]]:
-        pool = [(e, f) for e, f in zip(self.workload.events, self.workload.labels) if families is None or f in families]
-        return [self.rng.choice(pool) for _ in range(n)]
+        """The next n recorded calls (of the given families), each once before any repeats:
+        distinct calls are what the training corpus is made of."""
+        out = []
+        for _ in range(n):
+            key = families or ()
+            queue = self._queues.get(key)
+            if not queue:
+                queue = [(e, f) for e, f in zip(self.workload.events, self.workload.labels) if not families or f in families]
+                self.rng.shuffle(queue)
+                self._queues[key] = queue
+            out.append(queue.pop())
+        return out
 
     def phase(self, title: str, n: int, families=None, until=None, timeout_s: float = 0, pause_s: float = 5.0) -> bool:
         """Send n requests; with `until`, keep sending n more every pause_s until it holds or
@@ -214,6 +231,7 @@ class Demo:
             shutil.rmtree(self.home)
         (self.home / "logs").mkdir(parents=True)
         self.rng = random.Random(7)
+        self._queues: dict[tuple, list] = {}
         n_events = 1500 if self.quick else 4000
         families = ["dns", "user_admin", "file_share", "ticket_triage", "open_question"]
         self.workload = wl.generate_workload(n_events, seed=11, families=families, start_ts=int(time.time() * 1000),
@@ -255,12 +273,29 @@ class Demo:
             raise RuntimeError("no specialist was trained in time; see the worker and trainer logs")
         self.print_training()
 
+        try:
+            self.close_the_loop()
+        except RuntimeError as exc:
+            self.report()
+            say(f"the loop did not close: {exc}")
+            return 1
+        self.report()
+        return 0
+
+    def close_the_loop(self) -> None:
         # 3. S6: shadow evaluation on live traffic until promotion
         def promoted() -> bool:
             return self.scalar("SELECT count() FROM cluster_model_assignment FINAL WHERE state = 'active'") >= 1
+        if not self.scalar("SELECT countIf(gate_passed) FROM training_runs FINAL") and \
+                not self.scalar("SELECT count() FROM retrain_commands FINAL WHERE command_id NOT IN (SELECT command_id FROM training_runs FINAL)"):
+            raise RuntimeError("no trained adapter passed the trainer's evaluation gate (held-out exact match must beat "
+                               "the base), so none entered shadow; see training_runs and docs/trainer.md")
         if not self.phase("phase 3: specialists answer in shadow beside the LLM; promotion on evidence",
-                          n=40, families=JSON_FAMILIES + ("ticket_triage",), until=promoted, timeout_s=300, pause_s=1):
-            raise RuntimeError("no specialist was promoted in time; see promotion_audit_log and the serve log")
+                          n=40, families=JSON_FAMILIES + ("ticket_triage",), until=promoted, timeout_s=240, pause_s=1):
+            gated = self.scalar("SELECT countIf(gate_passed) FROM training_runs FINAL")
+            raise RuntimeError("no specialist was promoted in time" + (
+                "" if gated else ": no trained adapter passed the trainer's evaluation gate (held-out exact match must "
+                "beat the base), so none entered shadow; see training_runs and docs/trainer.md"))
 
         # 4. traffic for promoted clusters is now served by specialists
         before = Counter(self.tally.routes)
@@ -270,8 +305,6 @@ class Demo:
 
         # 5. an injected regression demotes a specialist and rolls back
         self.inject_regression()
-        self.report()
-        return 0
 
     def wait_http(self, url: str, timeout: float = 180) -> None:
         import urllib.request
