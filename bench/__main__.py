@@ -43,7 +43,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"--- {name}: {time.time() - start:.1f}s", flush=True)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / ("latest-quick.json" if args.quick else "latest.json")).write_text(json.dumps(results, indent=2, default=str))
+    # merge, so running one benchmark keeps the others' latest figures (each stamped with its run)
+    path = out / ("latest-quick.json" if args.quick else "latest.json")
+    try:
+        merged = json.loads(path.read_text())
+    except (OSError, ValueError):
+        merged = {}
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for name, result in results.items():
+        merged[name] = {**result, "_measured_at": stamp} if isinstance(result, dict) else result
+    path.write_text(json.dumps(merged, indent=2, default=str))
     if failed:
         print(f"\nfailed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0

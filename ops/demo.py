@@ -43,6 +43,11 @@ DEMO_SETTINGS = {
     "DISTILLERY_SERVE_FAULTS": "on",                  # demo/test only: lets the demo inject a regression
 }
 JSON_FAMILIES = ("dns", "user_admin", "file_share")
+# The replay upstream answers after this share of each call's recorded frontier latency: a real
+# API is slow, and the promotion policy compares the specialist's latency against it (replying
+# instantly would make any specialist look slow). Scaled down so the demo fits its 10 minutes.
+UPSTREAM_LATENCY_SCALE = 0.25
+CLIENT_CONCURRENCY = 8
 
 
 @dataclass
@@ -150,7 +155,7 @@ class Demo:
                 f"demotions {q('SELECT count() FROM demotion_events FINAL')}")
 
     # ---- traffic -------------------------------------------------------------------------
-    async def send(self, items: list[tuple[dict, str]], concurrency: int = 4) -> None:
+    async def send(self, items: list[tuple[dict, str]], concurrency: int = CLIENT_CONCURRENCY) -> None:
         import aiohttp
 
         sem = asyncio.Semaphore(concurrency)
@@ -252,8 +257,10 @@ class Demo:
         ensure_all_topics(settings, self.broker.bootstrap)
         say(f"local stack: Tansu broker {self.broker.bootstrap}; demo thresholds: "
             + ", ".join(f"{k.removeprefix('DISTILLERY_')}={v}" for k, v in DEMO_SETTINGS.items()))
+        say(f"upstream: replays the recorded frontier answers after {UPSTREAM_LATENCY_SCALE}x their recorded latency")
         py = sys.executable
-        self.start("upstream", [py, "-m", "serving.replay_upstream", "--events", str(traffic_file), "--port", str(upstream_port)], env)
+        self.start("upstream", [py, "-m", "serving.replay_upstream", "--events", str(traffic_file), "--port", str(upstream_port),
+                               "--latency-scale", str(UPSTREAM_LATENCY_SCALE)], env)
         self.start("worker", [py, "-m", "distillery", "worker"], env)
         self.start("trainer", [py, "-m", "distillery", "trainer"], env)
         self.start("serve", [py, "-m", "distillery", "serve"], env)
