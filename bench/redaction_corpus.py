@@ -33,6 +33,36 @@ ADDRESS_HELD_OUT = ("en_AU", "en_CA", "pt_PT", "pl_PL", "da_DK", "sv_SE")
 IBAN_LOCALES = ("de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL", "en_GB", "pl_PL", "pt_PT", "fi_FI",
                 "sv_SE", "da_DK", "no_NO", "de_AT", "de_CH", "fr_BE")
 HELD_OUT_SHARE = 0.25
+UNSEEN_NAME_SHARE = 0.30        # person names outside the detector's gazetteer (see person_parts)
+
+# Syllables for invented names: no list of real names is read, so none of these is a name the
+# detector was built from (in_gazetteer() double-checks; collisions are redrawn).
+_ONSETS = ("b", "br", "ch", "d", "dr", "f", "g", "gr", "h", "j", "k", "kh", "l", "m", "n", "p", "pr",
+           "q", "r", "s", "sh", "st", "t", "th", "tr", "v", "w", "y", "z", "zh", "")
+_VOWELS = ("a", "e", "i", "o", "u", "ai", "ei", "ou", "ia", "y", "ae", "oa")
+_CODAS = ("", "", "", "n", "r", "l", "s", "m", "th", "k", "nd", "rt", "x", "v")
+_GIVEN_ENDS = ("a", "o", "en", "ia", "el", "is", "an", "ette", "ik", "ur", "ine", "")
+_FAMILY_ENDS = ("son", "ová", "escu", "ić", "ski", "wala", "ola", "enko", "berg", "mann", "ez", "ani",
+                "ley", "ton", "ford", "ow", "aro", "idze", "")
+
+
+def invented_name(r: random.Random) -> tuple[str, str]:
+    def word(syllables: int, ends) -> str:
+        w = "".join(r.choice(_ONSETS) + r.choice(_VOWELS) + r.choice(_CODAS) for _ in range(syllables))
+        return (w + r.choice(ends)).capitalize()
+    first = word(r.choice((1, 1, 2)), _GIVEN_ENDS)
+    last = word(r.choice((1, 2, 2)), _FAMILY_ENDS)
+    if r.random() < 0.08:
+        last += "-" + word(r.choice((1, 2)), _FAMILY_ENDS)
+    return first, last
+
+
+def in_gazetteer(word: str) -> bool:
+    """Whether the detector's shipped name lists hold this word (or a part of a hyphenated one)."""
+    from streams.redaction.lexicon import load
+    lex = load()
+    parts = word.lower().split("-")
+    return any(p in lex.first or p in lex.last for p in parts) or len(word) < 3
 
 
 @dataclass
@@ -99,7 +129,22 @@ class Values:
 
     # ---- people -------------------------------------------------------------------------
     def person_parts(self) -> tuple[str, str, str]:
-        loc, tag = self._pick_locale(PERSON_DEV, PERSON_HELD_OUT)
+        """(given, family, tag). tag "" = a development locale (names mostly in the gazetteer),
+        "held_out" = a locale the gazetteer does not include, "unseen" = a name none of whose
+        words the gazetteer holds: half from held-out locales, half invented (syllables)."""
+        u = self.r.random()
+        if u < UNSEEN_NAME_SHARE:
+            for _ in range(20):
+                if self.r.random() < 0.5:
+                    first, last = invented_name(self.r)
+                else:
+                    f = self.f(self.r.choice(PERSON_HELD_OUT))
+                    first, last = f.first_name().split()[0], f.last_name()
+                if not in_gazetteer(first) and not in_gazetteer(last):
+                    return first, last, "unseen"
+            return invented_name(self.r) + ("unseen",)
+        loc, tag = (self.r.choice(PERSON_HELD_OUT), "held_out") if u < UNSEEN_NAME_SHARE + HELD_OUT_SHARE \
+            else (self.r.choice(PERSON_DEV), "")
         f = self.f(loc)
         first = f.first_name().split()[0]
         last = f.last_name()
@@ -324,7 +369,19 @@ class Values:
             "Julia notebook", "Apple Pay", "Black Friday sale", "Customer Success team",
             "Support Team", "Mark as resolved", "Will retry", "Grace period", "May release",
             "Jordan warehouse", "Victoria station", "Amazon S3", "Microsoft Teams", "Salesforce CRM",
-            "Stripe Checkout", "Claude Sonnet", "GitHub Actions", "Monday standup"])
+            "Stripe Checkout", "Claude Sonnet", "GitHub Actions", "Monday standup", "Apache Kafka",
+            "Hugging Face", "Azure Functions", "Grafana Loki", "Mistral Large", "Vertex AI",
+            "Hello World", "Lagos office", "Helsinki region", "Nairobi data centre", "Zendesk Sunshine",
+            "Oracle Cloud", "Pivotal Tracker", "Sentry Relay", "Tableau Prep", "Okta Verify"])
+
+    def identifier(self) -> str:
+        """Code identifiers and capitalised sentence starts: capitalised, never a person."""
+        return self.r.choice([
+            "UserAccountService", "NullPointerException", "HttpClient", "OrderRepository.save()",
+            "KafkaConsumer", "LoginViewController", "Traceback", "Starting", "Retrying", "Mutex",
+            "Deadline Exceeded", "Quota Exhausted", "Bad Gateway", "Invalid Argument", "Unauthenticated",
+            "Exited", "Warn", "Nginx Ingress", "Kubelet", "Terraform Plan", "Pydantic ValidationError",
+            "Fastapi", "Uvicorn", "Gunicorn", "Webpack", "Vite", "Esbuild", "Prisma Client"])
 
 
 # ---- templates --------------------------------------------------------------------------
@@ -532,6 +589,10 @@ def t_negatives(b: _B, v: Values):
         f"{v.r.choice(['Will', 'May', 'Mark', 'Grace', 'Faith'])} {v.r.choice(['this', 'the team', 'it'])} ship on time?",
         f"price ${v.r.randint(1, 9999)}.{v.r.randint(0, 99):02d}",
         f"memory at 0x{v.r.getrandbits(48):012x}",
+        f"{v.identifier()} raised at line {v.r.randint(1, 999)}",
+        f"{v.r.choice(['Hi team', 'Dear Customer', 'Hello World', 'Hi all', 'Dear Sir or Madam'])}, {v.identifier()} is back",
+        f"with {v.capitalised_non_names()} and {v.identifier()}",
+        f"user {v.identifier()} settings",
         f"pod api-{v._chars(9, 'abcdef0123456789')}-{v._chars(5, 'abcdefghjkmnpqrstuvwxyz0123456789')}",
     ]
     v.r.shuffle(parts)
@@ -580,10 +641,94 @@ def t_assigned(b: _B, v: Values):
     b.add(f". Customer can be reached at ").ent("EMAIL", v.email()).add(f". Affects {v.capitalised_non_names()} on {v.version()}.")
 
 
+def t_auth_log(b: _B, v: Values):
+    """Application logs that name the user (first and last name) beside ids and addresses."""
+    for _ in range(v.r.randint(1, 3)):
+        name = v.person()
+        b.add(f"{v.dt().isoformat()}Z INFO auth ")
+        if v.r.random() < 0.5:
+            b.add("user ").ent("PERSON", name).add(" (").ent("EMAIL", v.email(name)).add(") signed in from ").ent("IP_ADDRESS", v.ipv4())
+        else:
+            b.add(f"request_id={v.uuid()} ").add(v.r.choice(["user=\"", "display_name=\""])).ent("PERSON", name)
+            b.add(f"\" role={v.r.choice(['admin', 'viewer', 'billing'])} {v.identifier()} ok")
+        b.add(f" sdk={v.version()}\n")
+
+
+def t_transcript(b: _B, v: Values):
+    """A chat transcript with speaker labels, a hand-off and a contact line."""
+    cust, agent = v.person(), v.person()
+    b.add(f"[{v.r.randint(8, 18):02d}:{v.r.randint(0, 59):02d}] ").ent("PERSON", cust)
+    b.add(f": {v.r.choice(['my export keeps failing', 'I was billed twice', 'cannot log in since the update'])}\n")
+    b.add(f"[{v.r.randint(8, 18):02d}:{v.r.randint(0, 59):02d}] ").ent("PERSON", agent)
+    b.add(f": sorry about that, checking order {v.order_id()} now\n")
+    b.add(v.r.choice(["Escalated to ", "Handed over to ", "Assigned to "])).ent("PERSON", v.person())
+    b.add(f" ({v.capitalised_non_names()}). Contact: ").ent("PERSON", (cust[0].split()[0], cust[1]) if v.r.random() < 0.2 else cust)
+    b.add(", ").ent("PHONE", v.phone()).add(".")
+
+
+def t_signature(b: _B, v: Values):
+    """An e-mail body closed by a signature block after "--"."""
+    name, rcpt = v.person(), v.person()
+    b.add(v.r.choice(["Dear ", "Hi ", "Hello "])).ent("PERSON", (rcpt[0].split()[0], rcpt[1])).add(",\n\n")
+    b.add(f"{v.identifier()} shows up again after {v.version()}; logs attached (request {v.uuid()}).\n\n--\n")
+    b.ent("PERSON", name).add(f"\n{v.r.choice(['Senior Engineer', 'Head of Support', 'Account Manager'])}, {v.company()}\n")
+    b.add("m: ").ent("PHONE", v.phone()).add(" | ").ent("EMAIL", v.email(name))
+
+
+# ---- contexts held out from development -------------------------------------------------
+# Written after the name rules and never used to develop them (their errors were not read):
+# recall on these snippets ("ho_" kinds) estimates quality in contexts the rules were not
+# shaped on. The benchmark reports it separately.
+def ho_calendar(b: _B, v: Values):
+    b.add(f"Calendar invite: \"{v.r.choice(['Q3 roadmap', 'Renewal call', 'Incident review'])}\" with ")
+    b.ent("PERSON", v.person()).add(" and ").ent("PERSON", v.person())
+    b.add(f" on {v.date()} at 15:00 (Room {v.r.randint(1, 40)}B, {v.capitalised_non_names()}). Organizer: ")
+    b.ent("EMAIL", v.email()).add(".")
+
+
+def ho_prose(b: _B, v: Values):
+    first, last, tag = v.person_parts()
+    b.add("Can you check why ").ent("PERSON", (f"{first} {last}", tag)).add(f"'s account is locked? ")
+    b.ent("PERSON", (first, tag)).add(v.r.choice([" says the reset email never arrived", " tried twice already",
+                                                   " is stuck on the MFA screen"]))
+    b.add(f" and {v.identifier()} shows nothing for request {v.uuid()}.")
+
+
+def ho_crm(b: _B, v: Values):
+    first, last, tag = v.person_parts()
+    b.add("Lead: ").ent("PERSON", (f"{first} {last}", tag)).add(f", {v.r.choice(['VP Engineering', 'CTO', 'Procurement'])} at {v.company()}. ")
+    b.add(f"Next step: demo on {v.date()}. Notes: ").ent("PERSON", (first, tag))
+    b.add(" prefers email (").ent("EMAIL", v.email((f"{first} {last}", tag))).add(f"); budget approved in {v.capitalised_non_names()}.")
+
+
+def ho_slack_export(b: _B, v: Values):
+    first, last, tag = v.person_parts()
+    uid = "U" + v._chars(10, string.ascii_uppercase + string.digits)
+    b.add('{"type": "message", "user": "' + uid + '", "user_profile": {"real_name": "')
+    b.jent("PERSON", (f"{first} {last}", tag)).add('", "display_name": "').jent("PERSON", (first.lower(), tag))
+    b.add(f'"}}, "text": "<@{uid}> can you look at order {v.order_id()}? {v.capitalised_non_names()} is down", "ts": "{v.epoch()}.000200"}}')
+
+
+def ho_git_trailers(b: _B, v: Values):
+    a, c = v.person(), v.person()
+    b.add(f"Fix retry storm in {v.identifier()}\n\nReviewed-by: ").ent("PERSON", a).add(" <").ent("EMAIL", v.email(a))
+    b.add(">\nSigned-off-by: ").ent("PERSON", c).add(" <").ent("EMAIL", v.email(c)).add(f">\nChange-Id: I{v.sha()}")
+
+
+def ho_narrative(b: _B, v: Values):
+    b.add(v.r.choice(["Yesterday ", "This morning ", "On Monday "])).ent("PERSON", v.person())
+    b.add(f" from {v.company()} phoned about invoice {v.order_id()}; I promised a refund by {v.date()}. ")
+    b.add(v.r.choice(["Loop in ", "Please update ", "Escalate to "])).ent("PERSON", v.person())
+    b.add(f" if {v.capitalised_non_names()} is still failing.")
+
+
+HELD_OUT_CONTEXTS = [ho_calendar, ho_prose, ho_crm, ho_slack_export, ho_git_trailers, ho_narrative]
+
 TEMPLATES = [t_chat_support, t_email, t_tool_call, t_tool_call_escaped, t_log, t_access_log, t_env,
              t_code, t_http, t_payment_ticket, t_hr_form, t_shipping, t_csv, t_stacktrace, t_k8s,
              t_git_log, t_infra_chat, t_pem, t_webhook, t_negatives, t_negatives, t_meeting,
-             t_prompt_summarise, t_secrets_prose, t_connection_string, t_json_metadata, t_assigned]
+             t_prompt_summarise, t_secrets_prose, t_connection_string, t_json_metadata, t_assigned,
+             t_auth_log, t_transcript, t_signature] + HELD_OUT_CONTEXTS
 
 
 def build_corpus(n: int = 2400, seed: int = 0) -> list[Snippet]:
@@ -594,7 +739,7 @@ def build_corpus(n: int = 2400, seed: int = 0) -> list[Snippet]:
         template = TEMPLATES[i % len(TEMPLATES)] if i < len(TEMPLATES) else rng.choice(TEMPLATES)
         b = _B()
         template(b, values)
-        out.append(b.build(template.__name__[2:]))
+        out.append(b.build(template.__name__[2:] if template.__name__.startswith("t_") else template.__name__))
     return out
 
 

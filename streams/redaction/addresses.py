@@ -72,7 +72,7 @@ _NUMBER_FIRST = re.compile(
     r"(?:" + _UNIT + r")?(?:" + _CITY_LINE + r")?")
 
 # Continental order: "Hauptstraße 12", "Via Roma 12", "Calle Mayor, 5", "Kerkstraat 12"
-_EU_SUFFIX_WORD = (r"[A-ZÄÖÜ](?:[\wäöüßéèà'’.-]|\\u[0-9a-fA-F]{4})*(?i:straße|strasse|str\.|weg|gasse|platz|allee|ring"
+_EU_SUFFIX_WORD = (r"[A-ZÀ-ÖØ-ÞĀ-Ž](?:[\w'’.-]|\\u[0-9a-fA-F]{4})*(?i:straße|strasse|str\.|weg|gasse|platz|allee|ring"
                    r"|damm|ufer|steig|pfad|chaussee|markt|graben|straat|laan|gracht|plein|kade"
                    r"|singel|dijk|baan|boulevard|dreef|hof|steeg|pad|wal|gatan|vägen|gränd|vej"
                    r"|gade|veien|gata|katu|tie|utca)")
@@ -83,8 +83,8 @@ _EU_PREFIX_WORD = (r"(?:(?i:rue|avenue|av\.|avda\.?|boulevard|bd|chemin|impasse|
                    r"|travesía|senda|carrer|via|viale|piazza|piazzale|corso|largo|vicolo|strada"
                    r"|contrada|incrocio|borgo|rotonda|canale|stretto|lungomare|salita|traversa"
                    r"|rua|travessa|praça|estrada|alameda|beco|calçada|rotunda|ulica|aleja)|C/|C\.|ul\.|al\.)")
-_EU_NAME = r"(?:\s(?:[A-ZÀ-ÖØ-Þa-zß-öø-ÿ'’.-]|\\u[0-9a-fA-F]{4})+){1,6}?"
-_EU_CITY = r"[A-ZÀ-Ö](?:[\wÀ-ÿ'’.-]|\\u[0-9a-fA-F]{4})*(?:[ -][A-ZÀ-Ö(](?:[\wÀ-ÿ'’.)-]|\\u[0-9a-fA-F]{4})*){0,3}"
+_EU_NAME = r"(?:\s(?:[A-ZÀ-ÖØ-Þa-zß-öø-ÿĀ-ž'’.-]|\\u[0-9a-fA-F]{4})+){1,6}?"
+_EU_CITY = r"[A-ZÀ-ÖØ-ÞĀ-Ž](?:[\wÀ-ÿ'’.-]|\\u[0-9a-fA-F]{4})*(?:[ -][A-ZÀ-ÖØ-ÞĀ-Ž(](?:[\wÀ-ÿ'’.)-]|\\u[0-9a-fA-F]{4})*){0,3}"
 _EU_POSTCODE = r"(?:[A-Z]{1,2}-)?(?:\d{5}|\d{4}(?:\s?[A-Z]{2})?|\d{2}-\d{3}|\d{3}\s\d{2}|\d{4}-\d{3})"
 # "12345 City", "1017 GC\nAmsterdam", "00184, Roma (RM)", or "City, 28013"
 _EU_POST_CITY = (r"(?:(?:,\s*|\s*(?:\\n|\n)\s*|\s+)(?:" + _EU_POSTCODE + r",?(?:\s+|\s*(?:\\n|\n)\s*)" + _EU_CITY
@@ -104,6 +104,22 @@ _FR_NUMBER_FIRST = re.compile(
     r"|place|quai|route|cours|av\.|Rue|Avenue|Boulevard|Chemin|Impasse|Allée|Place|Quai|Route"
     r"|Cours)(?:\s(?:[A-ZÀ-ÖØ-Þa-zß-öø-ÿ'’-]+)){1,5}?(?=[,.;:)\"\n]|\\n|\s\d{5}|\s(?:and|et|or|ou)\s|$)(?:" + _EU_POST_CITY + r")?")
 
+
+# Addresses found by their last line alone, whatever the street-type word ("873 Buck Lookout\n
+# South Elizabethfurt, NSW, 2411", "Rubikon Allé 74, 5547 Holstebro"): a house number and a few
+# capitalised words, then a city with a state code and postcode, or a postcode and a city.
+_CAP = r"(?:[A-ZÀ-ÖØ-ÞĀ-Ž]|\\u0[01][0-9a-fA-F]{2})(?:[\w'’.-]|\\u[0-9a-fA-F]{4})*"
+_STATE_POST_ANCHOR = re.compile(r"[A-Z](?<=[\s,][A-Z])[A-Z]{1,2},?\s\d{4,5}(?![\w-])")
+_EN_ANCHORED = re.compile(
+    r"(?<![\w./-])(?:(?:Flat|Unit|Suite|Apt\.?)\s\w{1,5},?\s)?\d{1,6}[A-Za-z]?(?:/\d{1,5})?\s"
+    r"(?:" + _CAP + r"\s){0,3}" + _CAP +
+    r"(?:,?\s(?:Apt\.?|Suite|Unit|Flat)\s?[\w-]{1,6})?(?:,\s*|\s*(?:\\n|\n)\s*)"
+    r"[A-Z][\w'’-]*(?:\s[A-Z][\w'’-]*){0,3},?\s[A-Z]{2,3},?\s\d{4,5}(?![\w-])")
+_POST_CITY_ANCHOR = re.compile(
+    r"(?:,\s?|\n|\\n)(?:\d{4,5}|\d{2}-\d{3}|\d{3}\s\d{2}|\d{4}-\d{3})\s(?:[A-ZÀ-ÖØ-ÞĀ-Ž]|\\u0[01])")
+_EU_ANCHORED = re.compile(
+    r"(?<![\w\\])(?:" + _CAP + r"\s){0,3}" + _CAP + r"\s\d{1,4}[a-zA-Z]?(?:[/-]\d{1,4})?"
+    r"(?:,\s?|\n|\\n)(?:\d{4,5}|\d{2}-\d{3}|\d{3}\s\d{2}|\d{4}-\d{3})\s(" + _CAP + r")")
 
 _WORD = re.compile(r"(?:[^\W\d_]|\\u[0-9a-fA-F]{4})+")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
@@ -129,12 +145,13 @@ def find_addresses(text: str) -> list[Span]:
     in a window around each one (running them over the whole text costs ~1 ms per KB)."""
     if not any(ch.isdigit() for ch in text):
         return []
+    anchored = _anchored(text)
     n = len(text)
     words = {w.lower() for w in _WORD.findall(text)}
     if (_SUFFIX_SET.isdisjoint(words) and _EU_PREFIX_SET.isdisjoint(words)
             and _EU_ABBREVIATIONS.isdisjoint(words) and not any("\\" in w for w in words)
             and not any(w.endswith(_EU_SUFFIX_ENDS) for w in words)):
-        return []
+        return anchored
     us_windows, eu_windows = [], []
     for m in _WORD.finditer(text):
         word = m.group()
@@ -160,7 +177,28 @@ def find_addresses(text: str) -> list[Span]:
             for rx in patterns:
                 for m in rx.finditer(text, lo, hi):
                     found.add((m.start(), m.start() + len(m.group().rstrip(" .,;"))))
-    return [Span(a, b, ADDRESS) for a, b in sorted(found)]
+    return [Span(a, b, ADDRESS) for a, b in sorted(found)] + anchored
+
+
+def _anchored(text: str) -> list[Span]:
+    """Addresses recognised from their city line (see _EN_ANCHORED, _EU_ANCHORED)."""
+    out = []
+    for anchor, rx in ((_STATE_POST_ANCHOR, _EN_ANCHORED), (_POST_CITY_ANCHOR, _EU_ANCHORED)):
+        for a in anchor.finditer(text):
+            lo = max(0, a.start() - 90)
+            for m in rx.finditer(text, lo, min(len(text), a.end() + 40)):
+                if m.start() > a.start() or m.end() < a.end():
+                    continue
+                if rx is _EU_ANCHORED and _common(m.group(1)):
+                    continue                        # "Windows 11, 2024 Edition"
+                out.append(Span(m.start(), m.end(), ADDRESS))
+                break
+    return out
+
+
+def _common(word: str) -> bool:
+    from .lexicon import load
+    return word.lower() in load().common
 
 
 def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:

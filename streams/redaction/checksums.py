@@ -45,7 +45,7 @@ def card_network(number: str) -> str | None:
         return "diners"
     if p2 == 62 and 16 <= n <= 19:
         return "unionpay"
-    if (p2 == 50 or 56 <= p2 <= 69) and 12 <= n <= 19:
+    if (p2 == 50 or 56 <= p2 <= 69 or number.startswith("0604")) and 12 <= n <= 19:   # 0604: Maestro UK
         return "maestro"
     return None
 

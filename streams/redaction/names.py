@@ -8,7 +8,15 @@ microseconds per event. The lexicon is data, not code: see build_lexicon.py.
 
 Each capitalised token gets features (Tok): in the given-name list, in the family-name list,
 ambiguous (a name that is also an English word, "Will"), word (a common word, stop word,
-place or acronym: breaks a name), initial ("J."), particle (van, de, bin).
+place, acronym or CamelCase identifier: breaks a name), initial ("J."), particle (van, de, bin).
+
+Names the lists do not hold are found from evidence that does not depend on them: a cue
+before the run (title, greeting, sign-off, "--" signature line, hand-off, weak cues such as
+"with"/"user" for two unknown words), something after it (an e-mail address in brackets, a
+person's verb: "asked", "disputes", "wrote"; a speaker colon after a chat timestamp), the
+structure around it (a name-bearing JSON/metadata key, a CSV column headed "name"), or an
+e-mail address in the same text spelled from it. A run followed by a corporate suffix
+("GmbH", "& Co. KG", "AG") is a company, not a person.
 """
 from __future__ import annotations
 
@@ -63,7 +71,38 @@ notion zendesk salesforce hubspot shopify twilio sendgrid mailchimp paypal visa 
 amex discover chrome firefox safari edge android ios macos ubuntu debian fedora postgres mysql
 mongodb sqlite nginx apache tomcat node react angular vue svelte next nuxt vercel netlify heroku
 aws gcp lambda fargate bedrock sagemaker vertex faust river clickhouse distillery
-""".split())
+okta auth0 datadog pagerduty splunk elastic elasticsearch opensearch prometheus loki jaeger envoy
+istio linkerd helm argo argocd tekton circleci bitbucket atlassian asana trello figma dropbox
+zoom webex outlook gmail hotmail proton fastly cloudflare akamai vonage plaid adyen klarna
+braintree xero quickbooks netsuite workday servicenow freshdesk intercom mixpanel amplitude
+snowflake databricks bigquery redshift dynamodb supabase firebase pinecone weaviate qdrant
+langchain llamaindex ollama vllm pydantic fastapi uvicorn gunicorn webpack vite esbuild prisma
+hibernate laravel symfony nestjs kubelet kubectl minikube openshift rancher nginx haproxy traefik
+met said told sent got went came took gave made kept felt found saw knew thought brought bought
+ran began wrote spoke forgot paid built sold held lost meant heard understood sat stood won
+""".split())   # the last lines: irregular past forms, which the lemma list does not hold
+# Corporate suffixes: a capitalised run followed by one of these is a company ("Becker GmbH").
+_COMPANY = {"inc", "llc", "ltd", "gmbh", "corp", "co", "plc", "ag", "kg", "kgaa", "ohg", "gbr", "ug",
+            "se", "sa", "sas", "sarl", "srl", "spa", "bv", "nv", "ab", "as", "asa", "oy", "oyj",
+            "pty", "lp", "llp", "e.v", "e.g", "mbh", "stiftung", "group", "holdings", "partners"}
+_COMPANY_AFTER = re.compile(r"(?:,?\s|\s?&\s?)(?:(?:Co|und|and|&)\.?\s)?([A-Za-z][\w.]*)")
+# Code identifiers carry inner capitals ("HttpClient"); names with such prefixes do too.
+_INNER_CAP = re.compile(r"[a-zß-ÿ][A-ZÀ-Þ]")
+_NAME_PREFIX_CAP = re.compile(r"^(?:Mc|Mac|De|Di|Da|Du|La|Le|Van|Von|Fitz|St|O['’]|D['’])[A-ZÀ-Þ]")
+# Verbs people do: a capitalised pair followed by one is a person ("Ifunanya Okeke disputes").
+_PERSON_VERB = re.compile(
+    r"\s(?:asked|asks|disputes|disputed|said|says|wrote|writes|called|calls|requested|requests"
+    r"|reported|reports|wants|wanted|needs|needed|approved|approves|signed|joined|left|mentioned"
+    r"|confirmed|confirms|complained|complains|replied|replies|emailed|phoned|submitted|opened"
+    r"|filed|commented|noted|agreed|declined|cancelled|canceled|paid|ordered|booked|thinks|thought"
+    r"|says|told|promised|suggested|prefers|owns|lives|moved|works|worked|will\s(?!be\b)[a-z]+)\b")
+# Greeting nouns: "Hi team," is not a person.
+_GREETING_NOUNS = {"team", "all", "everyone", "everybody", "folks", "guys", "there", "world", "friends",
+                   "colleagues", "sir", "madam", "customer", "customers", "user", "users", "admin",
+                   "support", "partner", "partners", "again", "again", "both", "you", "y'all", "ya",
+                   "hiring", "recruiter", "manager", "valued", "mate", "buddy", "man", "dude"}
+_AFTER_GREETED = (",", "!")
+_GREETINGS = {"hi", "hello", "hey", "dear", "hiya", "morning", "evening", "afternoon"}
 # Tools and languages named like people: a name only with a second name token or context.
 _AMBIGUOUS_TOOLS = {"jenkins", "julia", "ruby", "ada", "pascal", "hugo", "gemma", "grace",
                     "max", "sage", "chef", "swift", "dart", "elixir", "crystal", "ray", "nova",
@@ -94,12 +133,21 @@ _WEAK_1 = {"from", "to", "by", "with", "for", "and", "or", "customer", "client",
            "vp", "director", "engineer", "rep", "agent", "driver", "author", "owner", "candidate",
            "member", "guest", "passenger", "tenant", "landlord", "doctor", "nurse", "lawyer",
            "teacher", "student", "contact"}
-_CTX_STRIP = " \t\n\r,:;.!-—–\"'("
+_CTX_STRIP = " \t\n\r,:;.!-—–\"'(="
+
+
+_ESCAPED_BREAK = re.compile(r"\\+[nr]")
+# A line of its own before the name: a signature delimiter ("--") or a chat timestamp.
+_LINE_LEAD = re.compile(r"(?:^|\n)(?:--|—|__)[ \t]*\n[ \t]*$")
+_SPEAKER_LEAD = re.compile(r"(?:^|\n)[ \t]*(?:\[[\d:.\sAPMapm/-]{4,22}\][ \t]*|\d{1,2}:\d{2}(?::\d{2})?[ \t]+)?$")
 
 
 def context_before(pre: str) -> str:
     """"title", "strong", "weak" or "" for the text just before a candidate name."""
-    pre = pre.replace("\\n", "\n")
+    if "\\" in pre:
+        pre = _ESCAPED_BREAK.sub("\n", pre)
+    if _LINE_LEAD.search(pre):
+        return "strong"
     body = pre.rstrip(_CTX_STRIP)
     sep = pre[len(body):]
     words = [w.lstrip("\\\"'([{<") for w in body.lower().split()[-3:]]
@@ -118,6 +166,75 @@ def context_before(pre: str) -> str:
     if last in _WEAK_1:
         return "weak"
     return ""
+
+
+_MONTH_NAMES = {"january", "february", "march", "april", "may", "june", "july", "august",
+                "september", "october", "november", "december"}
+
+
+def _strong_key(match_text: str) -> bool:
+    """A key that names a person outright ("customer_name", "author") rather than something
+    that may be anything ("name", "user")."""
+    key = re.match(r"[\\\"'\s]*([\w -]+)", match_text)
+    k = key.group(1).strip().lower() if key else ""
+    return k not in ("name", "user", "account", "owner", "account_name", "account name", "username",
+                     "user_name", "user name", "nick", "nickname", "nick_name")
+
+
+_LOCAL_PART = re.compile(r"([A-Za-z][A-Za-z0-9._+-]{1,63})@[A-Za-z0-9-]+\.")
+
+
+def _fold(word: str) -> str:
+    """Lower case ASCII letters only ("Kašparová" -> "kaparov"), as mail local parts are written."""
+    return "".join(ch for ch in word.lower() if "a" <= ch <= "z")
+
+
+def _email_name_parts(text: str) -> set[str]:
+    """Pieces of e-mail local parts in the text ("ana.ruiz@" -> {"ana", "ruiz", "ana.ruiz"}):
+    people's addresses are spelled from their names."""
+    out: set[str] = set()
+    for m in _LOCAL_PART.finditer(text):
+        local = m.group(1).lower()
+        out.add(_fold(local))
+        out.update(p for p in re.split(r"[._+\-\d]+", local) if len(p) >= 3)
+    return out
+
+
+# Function words of languages that capitalise every noun (German): there two unknown
+# capitalised words in a row are ordinary nouns, not a name.
+_NOUN_CAPS_WORDS = frozenset("der die das und nicht ist mit für ein eine auf sich den dem des zu von "
+                             "bitte ich wir sie wird werden haben sind auch noch nach bei".split())
+
+
+class _Facts:
+    """Facts about one text that some candidates need, computed the first time one does."""
+    __slots__ = ("text", "parts", "noun_caps")
+
+    def __init__(self, text: str):
+        self.text, self.parts, self.noun_caps = text, None, None
+
+    def mirrors(self) -> set[str]:
+        """_email_name_parts of the text."""
+        if self.parts is None:
+            self.parts = _email_name_parts(self.text) if "@" in self.text else set()
+        return self.parts
+
+    def capitalises_nouns(self) -> bool:
+        if self.noun_caps is None:
+            words = set(re.findall(r"\b[a-zäöüß]+\b", self.text[:4000]))
+            self.noun_caps = len(words & _NOUN_CAPS_WORDS) >= 3
+        return self.noun_caps
+
+
+def _mirrored(words: list, mirrors: set[str]) -> bool:
+    """"Emeka Ihejirika" beside emeka_ihejirika@..., e.ihejirika@..., ihejirika.emeka@..."""
+    first, last = _fold(words[0].text), _fold(words[-1].text)
+    if len(first) < 2 or len(last) < 3:
+        return False
+    if first in mirrors and last in mirrors:
+        return True
+    return (first + last) in mirrors or (first[0] + last) in mirrors or (last + first) in mirrors \
+        or (len(last) >= 5 and last in mirrors)
 
 
 _EMAIL_AFTER = re.compile(r"\s*[\"']?\s*(?:<|\(|\[)\s*[\w.+'-]+@")
@@ -237,65 +354,124 @@ class NameTagger:
             amb = low in lex.ambiguous or low in _AMBIGUOUS_TOOLS
             return Tok(start, end, text, first, last, amb, False, False, False)
         word = (self.is_common(low) or low in lex.places
-                or (text.isupper() and len(text) <= 5))     # acronyms: API, AWS, EMEA
+                or (text.isupper() and len(text) <= 5)      # acronyms: API, AWS, EMEA
+                or (_INNER_CAP.search(text) is not None and not _NAME_PREFIX_CAP.match(text)))
         return Tok(start, end, text, False, False, False, word, False, False)
 
     # ---- text --------------------------------------------------------------------------------
     def find(self, text: str) -> list[Span]:
         out: list[Span] = []
+        mirrors = _Facts(text)         # e-mail name parts etc., computed on first use
         for run in _RUN.finditer(text):
             r = run.group()
             if " " not in r:
                 # most runs are one capitalised word ("The", "Error"): decide from the cache
                 t = self.tok(run.start(), run.end(), r)
-                if t.word or t.particle or t.initial:
+                if t.particle or t.initial:
                     continue
-                if self._accept(text, [t], ""):
+                if t.word:
+                    if text[t.end:t.end + 1] in _AFTER_GREETED and self._greeted_word(text, t):   # "Dear August,"
+                        out.append(Span(t.start, t.end, PERSON))
+                    continue
+                if self._accept(text, [t], "", mirrors):
                     out.append(Span(t.start, t.end, PERSON))
                 continue
-            out += self._from_run(text, run.start(), r)
+            out += self._from_run(text, run.start(), r, mirrors)
         low = text.lower()
-        for start in _key_starts(low):
+        starts = _key_starts(low)
+        for start in starts:
             m = _KEY_VALUE.match(text, start)
             if m:
-                span = self._from_value(m.group(1), m.start(1))
+                span = self._from_value(m.group(1), m.start(1), _strong_key(m.group(0)))
                 if span:
                     out.append(span)
+        if starts and "\n" in text:
+            out += self._csv_columns(text, low, starts)
         out += self._lowercase_greetings(text)
         return out + self._repeat_mentions(text, out)
 
+    def _greeted_word(self, text: str, t: Tok) -> bool:
+        """A capitalised common word right after a greeting and before a comma is a given
+        name ("Dear August,", "Hi Nail,"), unless it is how people greet groups ("Hi team,")."""
+        low = t.text.lower()
+        if low in _GREETING_NOUNS or t.text.isupper() or text[t.end:t.end + 1] not in (",", "!"):
+            return False
+        if low in _STOP and low not in _MONTH_NAMES:
+            return False
+        words = text[max(0, t.start - 12):t.start].lower().split()
+        return bool(words) and words[-1].strip(",") in _GREETINGS and text[t.start - 1:t.start] == " "
+
     def _repeat_mentions(self, text: str, found: list[Span]) -> list[Span]:
-        """"Noah" alone after "Noah Woods-Wright" in the same text is the same person."""
+        """"Noah" alone after "Noah Woods-Wright" in the same text is the same person, and so is
+        "Noah Woods-Wright" again in a context without cues ("[10:02] Noah Woods-Wright: hi")."""
         parts = set()
         for s in found:
-            words = text[s.start:s.end].split()
+            value = text[s.start:s.end]
+            words = value.split()
             if len(words) >= 2:
-                parts.update(w for w in words if len(w) >= 3 and w[0].isupper() and w.lower() not in _STOP)
+                parts.add(value)
+                parts.update(w for w in words if len(w) >= 3 and w[0].isupper() and w.lower() not in _STOP
+                             and not self.tok(0, len(w), w).word)
         if not parts:
             return []
-        rx = re.compile(r"(?<![\w\\])(?:" + "|".join(re.escape(p) for p in sorted(parts)) + r")(?!\w)")
+        # longest first, so a full name is one span rather than two adjacent ones
+        rx = re.compile(r"(?<![\w\\])(?:" + "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
+                        + r")(?!\w)")
         return [Span(m.start(), m.end(), PERSON) for m in rx.finditer(text)]
 
-    def _from_run(self, text: str, start: int, run: str) -> list[Span]:
+    def _from_run(self, text: str, start: int, run: str, mirrors: "_Facts | None" = None) -> list[Span]:
         toks = [self.tok(start + t.start(), start + t.end(), t.group()) for t in _TOKEN.finditer(run)]
+        if self._company_follows(text, toks):
+            return []
         spans: list[Span] = []
         i = 0
         while i < len(toks):
             if not toks[i].namey and not self._cued_pair(text, toks, i):
+                if toks[i].word and text[toks[i].end:toks[i].end + 1] in _AFTER_GREETED \
+                        and self._greeted_word(text, toks[i]):
+                    spans.append(Span(toks[i].start, toks[i].end, PERSON))
                 i += 1
                 continue
             j = i
             while j + 1 < len(toks) and j + 1 - i < 4 and (
                     not toks[j + 1].word or (toks[j].first and self._surname_like(toks[j + 1]))):
                 j += 1
+            # A cued name may go on with a family name that is also a word or a famous
+            # surname ("approved by Seraphina Delacroix", "Author: Zenovia Pop <...>").
+            while (j + 1 < len(toks) and j + 1 - i < 3 and not toks[j].particle
+                   and self._surname_like(toks[j + 1]) and not toks[j + 1].text.isupper()
+                   and self._cued(text, toks[i].start, toks[j + 1].end, toks[i])):
+                j += 1
             while j > i and (toks[j].particle or toks[j].initial):   # never end on "van" or "J."
                 j -= 1
             seg = toks[i:j + 1]
             prev = toks[i - 1].text.lower() if i else ""
-            if self._accept(text, seg, prev):
+            if self._accept(text, seg, prev, mirrors):
                 spans.append(Span(seg[0].start, seg[-1].end, PERSON))
             i = j + 1
         return spans
+
+    def _company_follows(self, text: str, toks: list[Tok]) -> bool:
+        """"Becker GmbH", "Stolze Drubin GmbH & Co. KG", "Hermann Seifert AG": a company."""
+        if any(t.text.lower().rstrip(".") in _COMPANY for t in toks[1:]):
+            return True
+        m = _COMPANY_AFTER.match(text, toks[-1].end)
+        return bool(m) and m.group(1).lower().rstrip(".") in _COMPANY
+
+    def _cued(self, text: str, s: int, e: int, first: Tok) -> bool:
+        """Evidence around a candidate that does not depend on the word lists: a strong cue or
+        title before it, an e-mail address or a person's verb after it, or a chat speaker
+        label ("[10:42] Ana Ruiz: ..."). `first` must not be a plain word for the last two."""
+        ctx = context_before(text[max(0, s - 40):s])
+        if ctx in ("title", "strong") or _EMAIL_AFTER.match(text, e):
+            return True
+        if first.word and not first.first:
+            return False                  # a plain word ("Black Friday") needs a strong cue
+        if ctx == "weak":
+            return True
+        if _PERSON_VERB.match(text, e):
+            return True
+        return text.startswith(": ", e) and _SPEAKER_LEAD.search(text, max(0, s - 40), s) is not None
 
     def _cued_pair(self, text: str, toks: list, i: int) -> bool:
         """Two capitalised words right after a strong cue ("approved by Peregrine Montgomery"):
@@ -314,7 +490,7 @@ class NameTagger:
         return (t.text[:1].isupper() and not t.text.isupper() and low not in _STOP
                 and low not in self.lex.places)
 
-    def _accept(self, text: str, seg: list[Tok], prev: str) -> bool:
+    def _accept(self, text: str, seg: list[Tok], prev: str, mirrors: "_Facts | None" = None) -> bool:
         words = [t for t in seg if not t.initial and not t.particle]
         if not words:
             return False
@@ -325,7 +501,28 @@ class NameTagger:
         ctx = context_before(text[max(0, s - 40):s])
         if ctx in ("title", "strong") or _EMAIL_AFTER.match(text, e):
             return True
-        return not place_like and len(words) >= 2 and ctx == "weak"     # "with Xolani Dube"
+        if place_like or len(words) < 2:
+            return False
+        if ctx == "weak":                                              # "with Xolani Dube"
+            return True
+        if words[0].word:
+            return False
+        # Unseen names without a cue word before them: a person's verb or a speaker colon
+        # after the pair, or an e-mail address in the same text spelled from the name.
+        if _PERSON_VERB.match(text, e):
+            return True
+        if text.startswith(": ", e) and _SPEAKER_LEAD.search(text, max(0, s - 40), s):
+            return True
+        if mirrors is None:
+            return False
+        # Two capitalised words that are in no list at all (not English words, places, known
+        # names, products, acronyms or identifiers): in English text that is a name far more
+        # often than anything else ("Tovrain Quelbask"). Not in German-like text.
+        if len(words) == 2 and all(not t.word and not t.first and not t.last and len(t.text) >= 3
+                                   and not t.text.isupper() for t in words) \
+                and not mirrors.capitalises_nouns():
+            return True
+        return _mirrored(words, mirrors.mirrors())
 
     @staticmethod
     def _by_lexicon(words: list[Tok]) -> bool:
@@ -343,25 +540,80 @@ class NameTagger:
         # also a surname, a place or an English word ("Priya", not "Morgan" or "Will").
         return t.first and not t.last and not t.ambiguous
 
-    def _from_value(self, value: str, start: int) -> Span | None:
+    def _from_value(self, value: str, start: int, strong_key: bool = False) -> Span | None:
+        """The value of a name-bearing key. Under a key that says person ("customer_name",
+        "author") any short run of words that are not all common words is a name; under a
+        looser one ("name", "user") the word lists or two capitalised words must agree."""
         plain = unescape(value)
         toks = _VALUE_TOKEN.findall(plain)
         if not 1 <= len(toks) <= 4:
             return None
         feats = [self.tok(0, len(t), t[:1].upper() + t[1:]) for t in toks]
         lex = self.lex
-        if any(f.word and not f.particle and f.text.lower() not in lex.first
-               and f.text.lower() not in lex.last for f in feats[:1]) or any(
-                f.text.lower() in _STOP for f in feats[1:]):
+        if any(f.text.lower() in _STOP or f.text.lower() in _COMPANY for f in feats):
             return None
-        if (feats[0].first and not feats[0].ambiguous) or any(f.first or f.last for f in feats) \
+        span = Span(start, start + len(value.rstrip(" .")), PERSON)
+        named = [f.first or f.last for f in feats]
+        unknown = [not f.word and not f.particle and not n for f, n in zip(feats, named)]
+        if strong_key and any(named):
+            return span
+        if strong_key and any(unknown) and (len(toks) >= 2 or toks[0][0].isupper()):
+            return span                    # "Vanda Kašparová", "joona kallio", "Oyelaran"
+        if any(f.word and not f.particle and f.text.lower() not in lex.first
+               and f.text.lower() not in lex.last for f in feats[:1]):
+            if not (len(toks) >= 2 and all(t[0].isupper() for t in toks) and any(unknown)):
+                return None
+            return span
+        if (feats[0].first and not feats[0].ambiguous) or any(named) \
                 or (len(toks) >= 2 and all(t[0].isupper() for t in toks)):
-            return Span(start, start + len(value.rstrip(" .")), PERSON)
+            return span
         return None
 
     def value_for_key(self, key: str, value: str) -> bool:
         """Metadata: is `value`, stored under `key`, a person's name?"""
-        return bool(_KEY_OK.match(key.strip())) and self._from_value(value.strip(), 0) is not None
+        key = key.strip()
+        return bool(_KEY_OK.match(key)) and self._from_value(value.strip(), 0, _strong_key(key)) is not None
+
+    def _csv_columns(self, text: str, low: str, key_starts: list[int]) -> list[Span]:
+        """Cells under a name column of a CSV/TSV table ("id,name,email\n7,Ana Ruiz,...")."""
+        out: list[Span] = []
+        done = -1
+        for k in key_starts:
+            if k <= done:
+                continue
+            a = low.rfind("\n", 0, k) + 1
+            b = low.find("\n", k)
+            if b < 0:
+                break
+            done = b
+            line = low[a:b]
+            sep = max(",\t;|", key=line.count)
+            if line.count(sep) < 1 or text.count(sep, b + 1, low.find("\n", b + 1) % (len(text) + 1)) != line.count(sep):
+                continue
+            cols = [c.strip().strip("\"'") for c in line.split(sep)]
+            idx = [i for i, c in enumerate(cols) if _KEY_OK.match(c)]
+            if not idx:
+                continue
+            pos = b + 1
+            while pos < len(text):
+                end = text.find("\n", pos)
+                end = len(text) if end < 0 else end
+                cells = text[pos:end].split(sep)
+                if len(cells) != len(cols):
+                    break
+                offsets = [pos]
+                for c in cells[:-1]:
+                    offsets.append(offsets[-1] + len(c) + 1)
+                for i in idx:
+                    raw = cells[i]
+                    value = raw.strip().strip("\"'")
+                    if value:
+                        at = offsets[i] + raw.index(value)
+                        span = self._from_value(value, at, _strong_key(cols[i]) or cols[i] == "name")
+                        if span:
+                            out.append(span)
+                pos = end + 1
+        return out
 
     _GREETING_LOW = re.compile(
         r"\b(?:hi|hello|hey|dear|thanks|thank you|my name is|i am|i'm|this is)[ ,]+"

@@ -190,8 +190,11 @@ _PHONE = re.compile(
     r"(?:(?:[ .\-/]{1,2}|(?<=\))|(?=\())(?:\(\d{1,5}\)|\d{1,12})){1,6})"
     r"(?:\s?(?:x|ext\.?|extension|#)\s?\d{1,6})?(?![\w]|[.\-/]\d)")
 _PHONE_CONTEXT = re.compile(
-    r"(?i)(?:phone|tel|telephone|mobile|mob|cell|fax|call|text|sms|whatsapp|reach|dial|contact"
-    r"|number|ph|hotline|landline|telefon|téléphone|móvil|cellulare)(?:\W{1,3}[a-z]{1,5}){0,3}\W{0,5}$")
+    r"(?i:(?:phone|tel|telephone|mobile|mob|cell|fax|call|text|sms|whatsapp|reach|dial|contact"
+    r"|number|ph|hotline|landline|telefon|téléphone|móvil|cellulare)(?:\W{1,3}[a-z]{1,5}){0,3}\W{0,5})$"
+    # a contact line that names the person first ("Contact: Ana Ruiz, 0534513151"), and the
+    # one-letter labels of signature blocks ("m: 0957 036017", "T. 020 7946 0018")
+    r"|(?i:contact|reach|call)\W{1,3}(?:[A-ZÀ-Þ][\w'’-]{0,20}\W{1,3}){1,4}$|(?:^|[\s|(])(?i:m|t|p|c|mob|tel)\s?[:.]\s?$")
 # A CSV cell under a phone column: "id,name,phone\n1,Ann,4155550134"
 _CSV_CELL = re.compile(r"(?:^|[,\t;|])$")
 _CSV_PHONE_HEADER = re.compile(r"(?im)^[^\n]*[,\t;|][^\n]*(?:phone|tel|mobile|cell)[^\n]*$")
@@ -207,7 +210,7 @@ def _phone_ok(value: str, has_context) -> bool:
     plus = core.startswith("+") or (core.startswith("00") and core[2:3].isdigit() and core[2] != "0" and len(d) >= 11)
     if not 7 <= len(d) <= 15:
         return False
-    if _DATE_LIKE.match(core.lstrip("+")):
+    if not plus and _DATE_LIKE.match(core):        # "+61-2-7557-9017" is never a date
         return False
     groups = re.findall(r"\d+", core)
     if "." in core and len(groups) >= 4 and not plus and "(" not in core and not re.search(r"\d\.\s|\s\.\d", core) \

@@ -12,7 +12,7 @@ from .secrets import find_secrets, secret_for_key
 from .spans import PERSON, SECRET, Span, resolve
 
 # Bump when a rule change can change output; it is stored beside every redacted event.
-RULESET_VERSION = "2025.1"
+RULESET_VERSION = "2025.2"
 
 MODES = ("placeholder", "fake")
 TEXT_FIELDS = ("prompt", "response", "tool_calls")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import random
 import re
 import uuid
 from pathlib import Path
@@ -17,6 +18,84 @@ from tests.integration.test_ingest import produce_confluent
 
 pytestmark = pytest.mark.integration
 PERSON = re.compile(r"[A-Z][a-z]+(?:[ -][A-Z][\w'-]+)+")
+
+# ---- canary people the detector has never seen --------------------------------------------
+# Names are built here from syllables, never read from any list of real names, and the test
+# checks that (almost) none of their words is in the detector's gazetteer: the redactor has
+# to find them from the way people write names, not by knowing the word.
+_ONSET = ("b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr",
+          "kr", "tr", "st", "zh", "th", "ch", "sk", "gw")
+_NUCLEUS = ("a", "e", "i", "o", "u", "ai", "ou", "ei", "ya", "ue")
+_CODA = ("", "", "n", "r", "l", "m", "s", "sk", "nt", "v")
+
+
+def _invented(rng: random.Random, syllables: int) -> str:
+    w = "".join(rng.choice(_ONSET) + rng.choice(_NUCLEUS) + rng.choice(_CODA) for _ in range(syllables))
+    return w.capitalize()
+
+
+def invented_people(n: int, seed: int, avoid: str) -> list[tuple[str, str]]:
+    """n (given, family) pairs; every word unique, >= 5 letters and absent from `avoid` (the
+    rest of the traffic), so any occurrence of one downstream is a leak."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    out = []
+    while len(out) < n:
+        first, last = _invented(rng, rng.choice((2, 2, 3))), _invented(rng, rng.choice((2, 3)))
+        if min(len(first), len(last)) < 5 or {first, last} & seen or first == last \
+                or first.lower() in avoid or last.lower() in avoid:
+            continue
+        seen.update((first, last))
+        out.append((first, last))
+    return out
+
+
+def name_contexts(first: str, last: str, k: int) -> tuple[str, str, dict[str, str]]:
+    """(field, text, metadata) placing one person in the k-th of the ways agent traffic carries
+    names: headers, greetings, sign-offs, hand-offs, JSON and CSV fields, logs, transcripts."""
+    full, mail = f"{first} {last}", f"{first.lower()}.{last.lower()}@example.org"
+    contexts = [
+        ("prompt", f"From: {full} <{mail}>\nSubject: refund\n\nplease advise"),
+        ("prompt", f"Dear {first},\nyour ticket is closed."),
+        ("prompt", f"Dear {full}, your invoice is attached."),
+        ("prompt", f"Thanks for the help!\n\nBest regards,\n{full}"),
+        ("prompt", f"see logs attached\n\n--\n{full}\nHead of Platform"),
+        ("response", f"I have assigned the ticket to {full} in the billing queue."),
+        ("response", f"Contact: {full}, +44 7700 900123"),
+        ("prompt", f"INFO auth user {full} ({mail}) signed in"),
+        ("tool_calls", json.dumps({"name": "update_customer", "arguments": {"customer_name": full, "plan": "pro"}})),
+        ("tool_calls", json.dumps({"name": "send_email", "arguments": json.dumps(
+            {"to": mail, "body": f"Hi {first},\n\nyour refund is on its way.\n\nRegards,\n{full}"})})),
+        ("prompt", f"id,name,email\n1,{full},{mail}\n"),
+        ("prompt", f"[10:42] {full}: my export keeps failing"),
+        ("prompt", f"Ticket 4411: {full} asked for a refund of the duplicate charge"),
+        ("prompt", f"Escalated on behalf of {full} by the on-call engineer"),
+        ("metadata", ""),
+    ]
+    field, text = contexts[k % len(contexts)]
+    if field == "metadata":
+        return "prompt", "", {"customer_name": full}
+    return field, text, {}
+
+
+def seeded_people(events: list[dict]) -> list[str]:
+    """Plants invented people into the events; returns the strings to scan for: every full
+    name and every given and family name on its own (a half-redacted name is a leak too)."""
+    from streams.redaction.lexicon import load
+
+    people = invented_people(len(events) // 2, seed=7, avoid=json.dumps(events).lower())
+    lex = load()
+    known = sum(w.lower() in lex.first or w.lower() in lex.last for p in people for w in p)
+    assert known <= 0.02 * 2 * len(people), f"{known} canary name words are in the gazetteer: not a test of unseen names"
+    canaries = []
+    for k, (first, last) in enumerate(people):
+        e = events[(2 * k + 1) % len(events)]
+        field, text, meta = name_contexts(first, last, k)
+        if text:
+            e[field] = f"{e[field]}\n{text}" if e.get(field) else text
+        e["metadata"] = {**(e.get("metadata") or {}), **meta}
+        canaries += [f"{first} {last}", first, last]
+    return canaries
 
 
 def extra_canaries(n: int) -> list[tuple[str, str]]:
@@ -49,7 +128,9 @@ def seeded_events(n: int) -> tuple[list[dict], list[str]]:
             e["response"] += f" Authorization: Bearer {value}"
         else:
             e["prompt"] += f" using aws_access_key_id={value}"
-    return events, list(canaries) + [v for _, v in extra]
+    # the workload's own people: the full name and each part (a half-redacted name leaks)
+    parts = [w for c in canaries if PERSON.fullmatch(c) for w in c.split()]
+    return events, list(canaries) + [v for _, v in extra] + sorted(set(parts)) + seeded_people(events)
 
 
 async def topic_bytes(bootstrap: str, topics: list[str]) -> bytes:
@@ -73,7 +154,7 @@ async def topic_bytes(bootstrap: str, topics: list[str]) -> bytes:
 
 def test_no_planted_secret_reaches_any_topic_table_or_file_downstream_of_ask(stack):
     events, canaries = seeded_events(1000)
-    assert len(canaries) > 900
+    assert len(canaries) > 2000
     stack.start_worker()
     produce_confluent(stack.broker.bootstrap, [json.dumps(e).encode() for e in events])
     stack.wait_for("SELECT count() FROM observations", lambda v: v >= 1000, timeout=300, what="1000 observations")
@@ -107,15 +188,9 @@ def test_no_planted_secret_reaches_any_topic_table_or_file_downstream_of_ask(sta
             if found:
                 leaks[f"file {path.relative_to(stack.home)}"] = found
     leaks = {k: sorted(set(v)) for k, v in leaks.items() if v}
-    # Person names are recognised by a gazetteer plus context rules, not by a checksum or a
-    # pattern: the product target is recall >= 0.90 for them (docs/redaction.md). Every other
-    # kind (emails, phones, cards, IBANs, SSNs, IPs, keys, tokens, passwords) must never leak.
-    names = {c for c in canaries if PERSON.fullmatch(c)}
-    leaked_names = {c for v in leaks.values() for c in v if c in names}
-    other = {k: [c for c in v if c not in names] for k, v in leaks.items()}
-    other = {k: v for k, v in other.items() if v}
-    assert not other, f"planted secrets found downstream of ask: {json.dumps(other)[:2000]}"
-    assert len(leaked_names) <= 0.10 * len(names), f"{len(leaked_names)}/{len(names)} names leaked: {sorted(leaked_names)[:20]}"
+    # Every kind must stay out, people included: names planted in the contexts agent traffic
+    # carries them in (docs/redaction.md lists what the name rules do and do not cover).
+    assert not leaks, f"planted PII found downstream of ask: {json.dumps(leaks)[:3000]}"
 
 
 def test_near_duplicates_are_caught_across_a_worker_restart(stack):
