@@ -1,17 +1,21 @@
 """Cluster agent on `deduped` (one partition: one global task model). First occurrences teach
-the incremental clusterer; duplicates take their original's cluster. Every event goes on to
+the incremental clusterer; duplicates take their original's cluster, and a replayed event (same
+event_id) the cluster it got the first time, without being learnt again. Every event goes on to
 `clustered` with its stable task-cluster id; births, merges and splits go to `clusters.lineage`;
 the model is checkpointed (restarts resume) and published to the compacted
 `clusters.snapshot` so serving assigns requests with the same code; drift goes to `drift`."""
 from __future__ import annotations
 
 import collections
+import hashlib
+import itertools
 import logging
 import pickle
 import re
 import time
 
 import faust
+import numpy as np
 
 from distillery.settings import Topics
 from streams.agents._hold import CheckpointedHold
@@ -39,16 +43,39 @@ SNAPSHOT_EVERY_S = 10.0
 
 
 class _RecentClusters(collections.OrderedDict):
-    """event_id -> cluster_id of recent first occurrences, so duplicates reuse it (bounded)."""
+    """event_id -> (cluster_id, model_version) of recent first occurrences (bounded), so that a
+    near-duplicate reuses its original's cluster and a replayed event (the same event_id again:
+    a producer retry, a re-published batch) gets the answer it got the first time instead of
+    being learnt twice and possibly moved to another cluster. Keys are 8-byte digests so the
+    map is small enough to checkpoint with the model."""
 
     def __init__(self, cap: int = 200_000):
         super().__init__()
         self.cap = cap
 
-    def remember(self, event_id: str, cluster_id: int) -> None:
-        self[event_id] = cluster_id
+    @staticmethod
+    def key(event_id: str) -> bytes:
+        return hashlib.blake2b(event_id.encode(), digest_size=8).digest()
+
+    def remember(self, event_id: str, cluster_id: int | None, version: int) -> None:
+        self[self.key(event_id)] = (-1 if cluster_id is None else cluster_id, version)
         if len(self) > self.cap:
             self.popitem(last=False)
+
+    def lookup(self, event_id: str) -> tuple[int | None, int] | None:
+        found = self.get(self.key(event_id))
+        return None if found is None else (None if found[0] < 0 else found[0], found[1])
+
+    def to_bytes(self) -> bytes:
+        values = np.fromiter(itertools.chain.from_iterable(self.values()), dtype="<i8", count=2 * len(self))
+        return len(self).to_bytes(8, "little") + b"".join(self.keys()) + values.tobytes()
+
+    def restore(self, blob: bytes) -> "_RecentClusters":
+        n = int.from_bytes(blob[:8], "little")
+        keys = blob[8:8 + 8 * n]
+        values = np.frombuffer(blob[8 + 8 * n:], dtype="<i8").reshape(-1, 2).tolist()
+        self.update(zip((keys[i:i + 8] for i in range(0, 8 * n, 8)), map(tuple, values)))
+        return self
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
@@ -65,6 +92,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         if "model" not in state:
             blob = ctx.checkpoints.load(CHECKPOINT, 0)
             drift_blob = ctx.checkpoints.load(CHECKPOINT + "-drift", 0)
+            recent_blob = ctx.checkpoints.load(CHECKPOINT + "-recent", 0)
+            if blob and recent_blob:
+                recent.restore(recent_blob)
             if blob:
                 state["model"] = TaskClusterer.from_bytes(blob)
                 log.info("clustering resumed from checkpoint (model version %s)", state["model"].model_version)
@@ -84,24 +114,35 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         clusterer = model()
         monitor: DriftMonitor = state["drift"]
         records = [ctx.codec.decode(m.value, "observation-value")[0] for m in messages]
-        firsts = [r for r in records if not r.get("duplicate_of")]
+        # A first occurrence already learnt is a replay: it keeps its first answer and is not
+        # learnt (nor counted as drift evidence) again.
+        firsts, replays, in_batch = [], [], set()
+        for r in records:
+            if r.get("duplicate_of"):
+                continue
+            if recent.lookup(r["event_id"]) is not None or r["event_id"] in in_batch:
+                replays.append(r)
+            else:
+                firsts.append(r)
+                in_batch.add(r["event_id"])
         assignments = clusterer.learn_batch([
             ClusterItem(r["event_id"], r["prompt"], r["response"], r.get("tool_calls"), r["ts"]) for r in firsts])
         for r, a in zip(firsts, assignments):
             r["cluster_id"], r["cluster_model_version"] = a.cluster_id, a.model_version
-            recent.remember(r["event_id"], a.cluster_id)
+            recent.remember(r["event_id"], a.cluster_id, a.model_version)
+        for r in replays:
+            r["cluster_id"], r["cluster_model_version"] = recent.lookup(r["event_id"])
         for r in records:
             if r.get("duplicate_of"):
-                cid = recent.get(r["duplicate_of"])
+                original = recent.lookup(r["duplicate_of"])
+                cid = original[0] if original is not None else None
                 if cid is None:
                     cid = clusterer.predict_one(r["prompt"], r.get("tool_calls"))
                 r["cluster_id"], r["cluster_model_version"] = cid, clusterer.model_version
         lineage_records = clusterer.drain_lineage()
         monitor.observe_lineage(lineage_records)
         drift_records = []
-        for r in records:
-            if r.get("duplicate_of"):
-                continue  # a duplicate is the same task instance again: not new evidence of change
+        for r in firsts:   # a duplicate or a replay is the same task instance again: not new evidence
             drift_records.extend(monitor.update(r.get("cluster_id"), r["outcome"] == "success", r["cost_usd"],
                                                 r["latency_ms"], vocabulary(r["prompt"]), r["ts"]))
         out = [(route_key(r["tenant"], r.get("cluster_id")), ctx.codec.encode("observation-value", r)) for r in records]
@@ -113,6 +154,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         if "model" in state:
             ctx.checkpoints.save(CHECKPOINT, 0, state["model"].to_bytes())
             ctx.checkpoints.save(CHECKPOINT + "-drift", 0, pickle.dumps(state["drift"]))
+            ctx.checkpoints.save(CHECKPOINT + "-recent", 0, recent.to_bytes())
 
     def snapshot_record() -> bytes | None:
         clusterer = model()
