@@ -54,6 +54,7 @@ class DriftConfig:
     clock: int = 1                   # ADWIN checks for a cut after every sample (river's default 32 adds delay)
     min_samples: int = 100           # observations of a cluster before its alarms count
     min_after: int = 15              # samples gathered after a cut before confirming it
+    max_after: int = 300             # ... and how long confirmation keeps trying before giving up
     min_before: int = 100            # the dropped (old) part must be at least this long
     min_z: float = 4.0               # standard errors between old and new mean
     min_effect_success: float = 0.1  # absolute change of success rate
@@ -71,7 +72,15 @@ class DriftConfig:
 
 
 class _Confirmed:
-    """ADWIN plus confirmation: returns (before, after, n_before, n_after, z) once a cut holds."""
+    """ADWIN plus confirmation: returns (before, after, n_before, n_after, z) once a cut holds.
+
+    After a cut the "before" statistics are frozen (the dropped prefix, or the whole window when
+    the prefix is short: a diluted but conservative reference) and later samples are tested
+    against them as they arrive, from ``min_after`` up to ``max_after`` samples. Testing only
+    once would lose a real change whenever its first samples were unlucky: ADWIN has already
+    forgotten the old regime by then and would never cut again."""
+
+    after_n, after_sum = 0, 0.0          # class defaults: detectors pickled before these existed still load
 
     def __init__(self, cfg: DriftConfig, min_effect: float, relative: bool, worse_sign: int = 0,
                  var_floor: float = 1e-4):
@@ -84,34 +93,36 @@ class _Confirmed:
         self.n = 0
         self.cooldown_until = 0
         self.pending: tuple[float, float, int] | None = None   # old mean, old variance, old n
-        self.after: list[float] = []
+        self.after_n = 0
+        self.after_sum = 0.0
 
     def update(self, x: float) -> tuple[float, float, int, int, float] | None:
         self.n += 1
         w0, m0, v0 = self.adwin.width, self.adwin.estimation, self.adwin.variance
         self.adwin.update(x)
         if self.pending is not None:
-            self.after.append(x)
-            return self._confirm() if len(self.after) >= self.cfg.min_after else None
+            self.after_n += 1
+            self.after_sum += x
+            return self._confirm() if self.after_n >= self.cfg.min_after else None
         if self.adwin.drift_detected and self.n >= self.cfg.min_samples and self.n >= self.cooldown_until:
             w1, m1 = self.adwin.width, self.adwin.estimation
             dropped = w0 + 1 - w1
-            if dropped > 0:
-                # The dropped prefix is the "before"; river's ADWIN.variance is the window's
-                # sum of squared deviations, so the per-sample variance is variance / width.
-                old_mean = (m0 * w0 + x - m1 * w1) / dropped
-                self.pending = (old_mean, max(v0 / max(w0, 1), 1e-12), int(dropped))
-                self.after = []
+            # river's ADWIN.variance is the window's sum of squared deviations: per-sample
+            # variance is variance / width.
+            var = max(v0 / max(w0, 1), 1e-12)
+            if dropped >= self.cfg.min_before:
+                self.pending = ((m0 * w0 + x - m1 * w1) / dropped, var, int(dropped))
+            elif w0 >= self.cfg.min_before:
+                self.pending = (m0, var, int(w0))
+            else:
+                return None
+            self.after_n, self.after_sum = 0, 0.0
         return None
 
     def _confirm(self):
         old_mean, old_var, old_n = self.pending
-        k = len(self.after)
-        new_mean = sum(self.after) / k
-        self.pending = None
-        self.after = []
-        if old_n < self.cfg.min_before:
-            return None
+        k = self.after_n
+        new_mean = self.after_sum / k
         # Under "no change" the new samples share the old window's variance: a score test.
         var = max(old_var, self.var_floor)
         z = (new_mean - old_mean) / math.sqrt(var * (1.0 / old_n + 1.0 / k))
@@ -120,8 +131,11 @@ class _Confirmed:
             effect = abs(math.expm1(new_mean - old_mean))      # values are log1p-transformed
         worse = z * self.worse_sign >= self.cfg.min_z if self.worse_sign else abs(z) >= self.cfg.min_z
         if effect >= self.min_effect and worse:
+            self.pending = None
             self.cooldown_until = self.n + self.cfg.cooldown
             return old_mean, new_mean, old_n, k, abs(z)
+        if k >= self.cfg.max_after:
+            self.pending = None
         return None
 
 
@@ -163,7 +177,7 @@ class DriftMonitor:
                 "cost_per_call": _Confirmed(cfg, cfg.min_effect_ratio, relative=True, worse_sign=+1),
                 "latency_ms": _Confirmed(cfg, cfg.min_effect_ratio, relative=True, worse_sign=+1),
                 "traffic_share": _Confirmed(
-                    DriftConfig(**{**asdict(cfg), "min_samples": 10, "min_after": 5, "min_before": 10,
+                    DriftConfig(**{**asdict(cfg), "min_samples": 10, "min_after": 5, "max_after": 30, "min_before": 10,
                                    "cooldown": 20}),
                     cfg.min_effect_ratio, relative=True),
             }

@@ -107,3 +107,27 @@ def test_records_carry_the_drift_event_schema_fields():
         assert set(d) == {f["name"] for f in schema["fields"]}
         assert d["severity"] in ("info", "warning", "fatal")
         assert d["metric"] in ("traffic_share", "success_rate", "cost_per_call", "latency_ms", "vocabulary", "new_task")
+
+
+def _success_drop_delay(seed: int, before: int = 365, after: int = 600) -> int | None:
+    """Cluster 1 holds a quarter of the traffic; its success rate falls 0.95 -> 0.6 after
+    `before` of its events. Returns how many of its events after the change the alarm took."""
+    rng, monitor, seen, n = random.Random(seed), DriftMonitor(), 0, 0
+    while seen < before + after:
+        n += 1
+        cid = 1 if rng.random() < 0.25 else rng.choice([2, 3, 4])
+        seen += cid == 1
+        p = 0.6 if cid == 1 and seen > before else 0.95
+        for rec in monitor.update(cid, rng.random() < p, 0.001, 500.0, (), n):
+            if rec.metric == "success_rate":
+                assert cid == 1 and seen > before, f"false alarm on cluster {rec.cluster_id}"
+                return seen - before
+    return None
+
+
+def test_a_success_drop_after_a_short_history_is_still_confirmed():
+    # ADWIN cuts early here, often before 100 old samples or with unlucky first samples after
+    # the cut; confirmation must keep trying rather than give the change up for good.
+    delays = [_success_drop_delay(seed) for seed in range(12)]
+    assert all(d is not None for d in delays), delays
+    assert max(delays) <= 300, delays
