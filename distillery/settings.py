@@ -166,6 +166,8 @@ class Settings:
     trainer_max_attempts: int = 3         # a crashing retrain job is tried this often, then failed
     gate_min_gain: float = 0.10           # adapter exact match must beat the base's by this much...
     gate_min_format: float = 0.90         # ...with at least this share of well-formed answers, to be shadowed
+    # worker throughput (defaults here so code that builds Settings by hand keeps working)
+    ingest_processes: int = 1             # child processes that decode+redact `ask` (0 = the worker's CPU thread)
 
     # ---- derived -------------------------------------------------------------------------
     @property
@@ -302,6 +304,7 @@ class Settings:
             trainer_max_attempts=_int("DISTILLERY_TRAINER_MAX_ATTEMPTS", 3, env, 1, 100),
             gate_min_gain=_float("DISTILLERY_GATE_MIN_GAIN", 0.10, env, -1.0, 1.0),
             gate_min_format=_float("DISTILLERY_GATE_MIN_FORMAT", 0.90, env, 0.0, 1.0),
+            ingest_processes=_int("DISTILLERY_INGEST_PROCESSES", 1, env, 0, 64),
         )
 
 
@@ -367,6 +370,7 @@ ENV_DOC: list[tuple[str, str, str]] = [
     ("DISTILLERY_TTL_DAYS", "0", "ClickHouse row TTL in days on event tables (0 = keep forever)"),
     ("DISTILLERY_SINK_BATCH", "5000", "max rows per ClickHouse insert"),
     ("DISTILLERY_SINK_FLUSH_SECONDS", "1.0", "max wait before a partial batch is inserted"),
+    ("DISTILLERY_INGEST_PROCESSES", "1", "child processes of the worker that decode and redact `ask` (redaction is the costliest stage; 0 = in the worker process)"),
     ("DISTILLERY_ARTIFACTS", "$DISTILLERY_HOME/artifacts", "artifact store (datasets, adapters): a directory or any fsspec URI"),
     ("DISTILLERY_SIGNING_KEY", "(generated under DISTILLERY_HOME)", "HMAC key that signs adapter manifests"),
     ("DISTILLERY_ED25519_KEY", "(unset)", "path to an Ed25519 private key (PEM); when set manifests are signed with it"),

@@ -67,6 +67,7 @@ def subjects() -> dict[str, list[int]]:
     return out
 
 
+@lru_cache(maxsize=None)
 def latest_id(subject: str) -> int:
     ids = subjects().get(subject)
     if not ids:
@@ -74,8 +75,27 @@ def latest_id(subject: str) -> int:
     return ids[-1]
 
 
+@lru_cache(maxsize=None)
 def parsed(schema_id: int) -> Any:
+    """The catalog is fixed for the life of the process: read and parse each schema once (the
+    hot path encodes and decodes several records per event)."""
     return _parse(schema_text(schema_id))
+
+
+def _without_logical_types(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without_logical_types(v) for k, v in schema.items() if k != "logicalType"}
+    if isinstance(schema, list):
+        return [_without_logical_types(s) for s in schema]
+    return schema
+
+
+@lru_cache(maxsize=None)
+def _plain(schema_id: int) -> Any:
+    """A catalog schema with its logical types removed: same binary encoding, but
+    timestamp-millis come back as the epoch milliseconds the code base speaks, without the
+    round trip through datetime (decoding is ~2x faster; a hot path decodes each event 4 times)."""
+    return fastavro.parse_schema(_without_logical_types(json.loads(schema_text(schema_id))), named_schemas={})
 
 
 class SchemaRegistry:
@@ -135,6 +155,18 @@ class Codec:
         if len(data) < 5 or data[0] != MAGIC:
             raise CodecError("not in the Confluent wire format (magic byte 0 + 4-byte schema id)")
         _, sid = _HEADER.unpack_from(data)
+        if self.registry is None and sid in _catalog() and (subject is None or latest_id(subject) == sid):
+            # Written with the catalog schema the reader wants: no resolution, no datetimes.
+            # (Every logical type in schemas/ is a top-level timestamp-millis, which the slow
+            # path below turns into epoch milliseconds as well.)
+            body = io.BytesIO(data)
+            body.seek(5)
+            try:
+                return fastavro.schemaless_reader(body, _plain(sid), None), sid
+            except UnicodeDecodeError as exc:
+                raise CodecError(f"a string in the Avro body is not valid UTF-8 (byte {exc.start})") from None
+            except Exception as exc:
+                raise CodecError(f"Avro body does not match schema id {sid}: {exc}") from None
         writer = self.writer_schema(sid)
         reader = parsed(latest_id(subject)) if subject else None
         try:

@@ -36,6 +36,9 @@ def create_app(settings: Settings, ctx: WorkerContext | None = None) -> tuple[fa
         broker_commit_every=10_000,
         stream_buffer_maxsize=8192,
         producer_linger=0.005,
+        # Stages hand on whole batches (streams/agents/_send.py): larger record batches mean
+        # fewer produce round trips; still well under the 1 MB fetch and request limits.
+        producer_max_batch_size=256 * 1024,
         # Agents hold offsets until their effect is durable (streams/held.py); waiting for every
         # in-flight message on rebalance or stop would wait on those holds. Redelivery is safe.
         stream_wait_empty=False,
@@ -60,7 +63,7 @@ def build_worker_app(settings: Settings) -> tuple[faust.App, WorkerContext, list
         log.info("ClickHouse HTTP query interface (read-only) on http://127.0.0.1:%d", qi.port)
         closers.append(qi.stop)
     preview_redactor = Redactor(ner=False)
-    ingest.register(app, ctx)
+    closers.append(ingest.register(app, ctx))
     dedupe.register(app, ctx)
     cluster.register(app, ctx)
     metrics.register(app, ctx)
