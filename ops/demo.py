@@ -130,6 +130,8 @@ class Demo:
 
     def wait_ledger(self, timeout: float = 180) -> None:
         import logging
+
+        import clickhouse_connect  # noqa: F401  (its import resets urllib3's level: import first)
         # the query interface is not up for the first seconds: retries are expected, not news
         for noisy in ("urllib3", "clickhouse_connect"):
             logging.getLogger(noisy).setLevel(logging.ERROR)
