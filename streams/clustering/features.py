@@ -39,6 +39,11 @@ STOPWORDS = frozenset(
 )
 
 
+# A reply of at least this many words with no command in it is an answer in prose; shorter
+# ones (error texts, escalations, refusals: 8-20 words) say nothing about what was asked.
+PROSE_ANSWER_WORDS = 40
+
+
 def stable_hash(token: str) -> int:
     """Process-independent 32-bit hash (Python's hash() is salted per process)."""
     return zlib.crc32(token.encode("utf-8"))
@@ -58,7 +63,11 @@ class FeaturizerConfig:
     max_length: int = 64            # MiniLM tokens; the head of a prompt names the task
     # 2: per-channel int8 weights (closer to fp32: mean cosine 0.977 vs 0.950) and token-count
     # batching. A v1 state still loads; it is then fed the v2 encoder's slightly moved vectors.
-    version: int = 2
+    # 3: the structure block describes the command asked for (argument / JSON keys), never how
+    # the reply went (tool present or not, prose, error text, lengths); a reply without a
+    # command leaves the block empty, which the clusterer reads as unknown (see model.py).
+    # v1/v2 states load and keep their own tokens.
+    version: int = 3
 
     @classmethod
     def hashed(cls) -> "FeaturizerConfig":
@@ -105,8 +114,54 @@ def _json_keys(obj: object, prefix: str, out: list[str], depth: int = 0) -> None
         _json_keys(obj[0], prefix, out, depth + 1)
 
 
+def command_tokens(item: ClusterItem) -> list[str]:
+    """The keys of the command an event asked for, wherever the reply put it (tool-call
+    arguments or a JSON reply: the same set either way), as a set. Tool names, reply shape and
+    outcome are left out: a task is what was asked, and the same ask answered with or without a
+    tool call, or not at all (an error, an escalation), must not look like another task."""
+    keys: set[str] = set()
+    calls: object = None
+    if item.tool_calls:
+        try:
+            calls = json.loads(item.tool_calls)
+        except ValueError:
+            calls = None
+    if isinstance(calls, dict):
+        calls = [calls]
+    if isinstance(calls, list):
+        for call in calls[:8]:
+            if not isinstance(call, dict):
+                continue
+            fn = call.get("function")
+            args = call.get("arguments", fn.get("arguments") if isinstance(fn, dict) else None)
+            if isinstance(args, str):
+                try:
+                    args = json.loads(args)
+                except ValueError:
+                    args = None
+            if isinstance(args, dict):
+                found: list[str] = []
+                _json_keys(args, "", found)
+                keys.update(found)
+    match = _JSON_OBJECT.search(item.response or "")
+    if match:
+        try:
+            parsed = json.loads(match.group(0))
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict):
+            found = []
+            _json_keys(parsed, "", found)
+            keys.update(found)
+    if not keys and len((item.response or "").split()) >= PROSE_ANSWER_WORDS:
+        # An explanation was asked for (errors and escalations are shorter: they stay unknown).
+        return ["reply=prose"]
+    return [f"key={k}" for k in sorted(keys)]
+
+
 def structure_tokens(item: ClusterItem) -> list[str]:
-    """What the event *did*: tools it called, the shape and keys of what it answered."""
+    """v1/v2 structure: what the event *did*: tools it called, the shape and keys of what it
+    answered (kept so older states featurise as they were trained)."""
     tokens: list[str] = []
     calls: object = None
     if item.tool_calls:
@@ -202,7 +257,7 @@ class Featurizer:
         struct = np.zeros((n, cfg.struct_dim), dtype=np.float32)
         bag = np.zeros((n, cfg.terms_dim), dtype=np.float32)
         for r, (item, words) in enumerate(zip(items, terms)):
-            hash_into(struct[r], structure_tokens(item))
+            hash_into(struct[r], command_tokens(item) if cfg.version >= 3 else structure_tokens(item))
             grams = words + [f"{a} {b}" for a, b in zip(words, words[1:])]
             counts: dict[str, int] = {}
             for g in grams:

@@ -133,6 +133,7 @@ class TaskClusterer:
         feats = self.featurizer.transform(items)
         sd = self.featurizer.config.struct_dim
         self.items_structured += int(np.count_nonzero(np.any(feats.vectors[:, :sd] != 0, axis=1)))
+        feats.vectors = self._impute_structure(feats.vectors)
         self.tasks.method = self._method_for(self.items_seen + len(items))
         slots = self.micro.learn_many(feats.vectors)
         for slot, count in self.micro.recycled:
@@ -216,6 +217,35 @@ class TaskClusterer:
                 self._pending.append((LineageChange(task, "label"), self.last_ts, self.model_version))
 
     # -- prediction ------------------------------------------------------------------------
+    def _impute_structure(self, rows: np.ndarray) -> np.ndarray:
+        """Rows without a structure block (a request not answered yet, an error or escalation
+        reply, prose) take the structure of the task their prompt is nearest to: a missing
+        block is unknown, not different, so the same ask lands in the same task whether or
+        not (and however) it was answered. Featurisers before v3 mixed outcome into the block
+        and are left as they were."""
+        cfg = self.featurizer.config
+        sd = cfg.struct_dim
+        if cfg.version < 3 or not sd or not self.tasks.ids:
+            return rows
+        missing = np.flatnonzero(~np.any(rows[:, :sd] != 0, axis=1))
+        if not len(missing):
+            return rows
+        sims = rows[missing] @ self.prompt_centroids().T
+        best = sims.argmax(axis=1)
+        struct = self.tasks.centroids()[:, :sd]
+        norms = np.linalg.norm(struct, axis=1)
+        # The prompt part of a row has unit norm after the featuriser's normalisation; put the
+        # imputed block back at the weight it has against the prompt blocks.
+        prompt_weight = np.sqrt(cfg.w_terms ** 2 + (cfg.w_text ** 2 if cfg.text == "minilm" else 0.0))
+        out = rows.copy()
+        for k, r in enumerate(missing):
+            j = int(best[k])
+            if sims[k, j] < self.config.serve_threshold or norms[j] < 0.05:
+                continue        # no task close enough, or the nearest has no structure either
+            out[r, :sd] = struct[j] / norms[j] * (cfg.w_struct / prompt_weight)
+            out[r] /= np.linalg.norm(out[r])
+        return out
+
     def _prompt_view(self, rows: np.ndarray) -> np.ndarray:
         """Rows with the structure block zeroed and renormalised: at request time a prompt has
         no response yet, so it is compared with centroids on the prompt blocks only."""
@@ -240,7 +270,7 @@ class TaskClusterer:
         items (requests at serving time) by the nearest prompt centroid within serve_threshold."""
         if not items or not self.tasks.ids:
             return [None] * len(items)
-        vecs = self.featurizer.transform(items).vectors
+        vecs = self._impute_structure(self.featurizer.transform(items).vectors)
         sd = self.featurizer.config.struct_dim
         no_struct = ~np.any(vecs[:, :sd] != 0, axis=1)
         n = self.micro.size
