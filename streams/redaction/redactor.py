@@ -1,6 +1,7 @@
 """The redaction stage's entry point: Redactor.redact_event / redact_batch / redact_text."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -12,7 +13,7 @@ from .secrets import find_secrets, secret_for_key
 from .spans import PERSON, SECRET, Span, resolve
 
 # Bump when a rule change can change output; it is stored beside every redacted event.
-RULESET_VERSION = "2025.2"
+RULESET_VERSION = "2025.3"
 
 MODES = ("placeholder", "fake")
 TEXT_FIELDS = ("prompt", "response", "tool_calls")
@@ -63,24 +64,29 @@ class Redactor:
     # ---- replacement -------------------------------------------------------------------------
     def redact_event(self, event_id: str, texts: Mapping[str, str | None],
                      metadata: Mapping[str, str] | None = None) -> RedactedEvent:
+        # Pass 1 finds entities field by field; pass 2 replaces every other occurrence of a found
+        # value anywhere in the event. A value may be recognisable in one place only (a username
+        # under a "username" key, a name after "Dear") and must not survive in the others, and
+        # a training example needs the same placeholder in its prompt and its answer.
+        fields: list[tuple[str, str, str, list[Span]]] = []   # (kind, name, text, spans)
+        for name, text in texts.items():
+            if text:
+                fields.append(("text", name, text, self.detect(text)))
+        for key, value in (metadata or {}).items():
+            if value:
+                fields.append(("meta", key, value, self._detect_value(key, value)))
+        found = _found_values(fields)
         assigner = EventAssigner(event_id, self.mode)
         counts: dict[str, int] = {}
-        out_texts: dict[str, str | None] = {}
-        for name, text in texts.items():
-            if not text:
-                out_texts[name] = text
-                continue
-            spans = self.detect(text)
+        out_texts: dict[str, str | None] = {name: text for name, text in texts.items() if not text}
+        out_meta: dict[str, str] = {key: value for key, value in (metadata or {}).items() if not value}
+        for kind, name, text, spans in fields:
+            if found is not None:
+                spans = resolve(spans + _occurrences(text, found))
             _count(counts, spans)
-            out_texts[name] = apply(text, spans, assigner)
-        out_meta: dict[str, str] = {}
-        for key, value in (metadata or {}).items():
-            if not value:
-                out_meta[key] = value
-                continue
-            spans = self._detect_value(key, value)
-            _count(counts, spans)
-            out_meta[key] = apply(value, spans, assigner)
+            (out_texts if kind == "text" else out_meta)[name] = apply(text, spans, assigner)
+        out_texts = {name: out_texts[name] for name in texts}
+        out_meta = {key: out_meta[key] for key in (metadata or {})}
         return RedactedEvent(out_texts, out_meta, counts)
 
     def redact_batch(self, events: Iterable[tuple[str, Mapping[str, str | None], Mapping[str, str] | None]]
@@ -108,3 +114,26 @@ class Redactor:
 def _count(counts: dict[str, int], spans: list[Span]) -> None:
     for s in spans:
         counts[s.type] = counts.get(s.type, 0) + 1
+
+
+# Values shorter than this are not propagated: "Li" or "Ana" also occur inside ordinary words.
+MIN_PROPAGATED_LEN = 4
+
+
+def _found_values(fields: list[tuple[str, str, str, list[Span]]]) -> tuple[Any, dict[str, str]] | None:
+    """A regex matching every value found in pass 1 as a whole token, and value -> type."""
+    types: dict[str, str] = {}
+    for _, _, text, spans in fields:
+        for sp in spans:
+            value = text[sp.start:sp.end].strip()
+            if len(value) >= MIN_PROPAGATED_LEN and value not in types:
+                types[value] = sp.type
+    if not types:
+        return None
+    alternation = "|".join(re.escape(v) for v in sorted(types, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternation})(?!\w)"), types
+
+
+def _occurrences(text: str, found: tuple[Any, dict[str, str]]) -> list[Span]:
+    pattern, types = found
+    return [Span(m.start(), m.end(), types[m.group(0)]) for m in pattern.finditer(text)]

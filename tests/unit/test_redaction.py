@@ -331,3 +331,18 @@ def test_eval_corpus_is_deterministic():
     for s in a:
         for start, end, kind, _ in s.spans:
             assert 0 <= start < end <= len(s.text) and kind
+
+
+def test_a_value_found_in_one_field_is_replaced_in_every_field_of_the_event():
+    # The username is recognisable under its JSON key only; the prompt must not keep it, and
+    # a training example needs the same placeholder on both sides.
+    r = Redactor()
+    out = r.redact_event("e1", {"prompt": "omar.collins must not be in legal",
+                                "response": '{"action":"remove_from_group","username":"omar.collins","group":"legal"}'},
+                         {"requested_for": "omar.collins"})
+    assert "omar.collins" not in out.texts["prompt"] + out.texts["response"] + str(out.metadata)
+    assert out.texts["prompt"].split()[0] in out.texts["response"]
+    # whole tokens only: a longer word that merely contains the value is left alone
+    out = r.redact_event("e2", {"prompt": "Dear Marta Kowalski, see Kowalskiego street docs",
+                                "response": "Marta Kowalski approved"})
+    assert "Marta" not in out.texts["prompt"] + out.texts["response"] and "Kowalskiego" in out.texts["prompt"]
