@@ -2,6 +2,7 @@
 the base model's size and the hardware. Pure: no model is loaded here."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -51,11 +52,21 @@ class TrainConfig:
     lr: float
     batch_size: int
     max_len: int
-    max_steps: int
+    max_steps: int                  # 0: no cap
     seed: int
     size_class: str
     base_params: int
+    min_steps: int = 0              # small snapshots still get this many optimiser steps
+    head_lr_scale: float = 1.0      # learning-rate factor for modules_to_save (a fully trained head)
+    json_targets: bool = True       # learn JSON answers in one compact spelling (trainers/targets.py)
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def steps_for(self, n_examples: int) -> int:
+        """Optimiser steps for a training set: `epochs` passes, at least `min_steps` (a few
+        hundred examples need more passes than a few thousand), at most `max_steps`."""
+        per_epoch = math.ceil(n_examples / self.batch_size)
+        steps = max(1, math.ceil(self.epochs * per_epoch), self.min_steps)
+        return min(steps, self.max_steps) if self.max_steps else steps
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -75,11 +86,13 @@ def size_class(params: int) -> str:
 
 
 # Defaults per size class. Real pretrained bases learn a new format from a few hundred
-# examples with a low learning rate; toy bases need a high one, and need every linear layer
-# adapted plus the output head (LoRA on q/v alone stalls on them).
+# examples with a low learning rate in a few epochs. Tiny bases need a high learning rate,
+# every linear layer adapted plus the output head (LoRA on q/v alone stalls on them), and a
+# floor on optimiser steps: a few hundred examples need ~30 passes, a few thousand ~3
+# (measured: docs/trainer.md), capped so a command stays within minutes on two CPU cores.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "tiny": dict(r=16, alpha=32, target_modules="all-linear", modules_to_save=("lm_head",), epochs=12.0,
-                 lr=3e-3, batch_size=16, max_len=192),
+    "tiny": dict(r=16, alpha=32, target_modules="all-linear", modules_to_save=("lm_head",), epochs=3.0,
+                 lr=1e-2, batch_size=16, max_len=192, min_steps=480, max_steps=900, head_lr_scale=1.0),
     "small": dict(r=16, alpha=32, target_modules="all-linear", modules_to_save=(), epochs=3.0,
                   lr=2e-4, batch_size=8, max_len=1024),
     "large": dict(r=16, alpha=32, target_modules="all-linear", modules_to_save=(), epochs=2.0,
@@ -109,8 +122,11 @@ def resolve(request: TrainRequest, base_params: int, cuda: bool) -> TrainConfig:
         lr=request.lr or d["lr"],
         batch_size=request.batch_size or d["batch_size"],
         max_len=request.max_len or d["max_len"],
-        max_steps=request.max_steps,
+        max_steps=request.max_steps or d.get("max_steps", 0),
         seed=request.seed,
         size_class=cls,
         base_params=base_params,
+        # An explicit epoch count is honoured as asked; the floor only backs the default.
+        min_steps=0 if request.epochs else d.get("min_steps", 0),
+        head_lr_scale=d.get("head_lr_scale", 1.0),
     )

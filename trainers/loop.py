@@ -81,14 +81,21 @@ def train_loop(
     seed: int = 0,
     progress: ProgressFn | None = None,
     report_every: int = 10,
+    lr_scales: Sequence[tuple[Sequence[torch.nn.Parameter], float]] = (),
 ) -> LoopResult:
+    """`lr_scales`: (parameters, factor) pairs whose learning rate is `factor` x the schedule's
+    (e.g. a freshly trained output head next to low-rank adapters); the rest get 1x."""
     if not examples:
         raise ValueError("no training examples")
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters")
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    scaled = {id(p): f for group, f in lr_scales for p in group if p.requires_grad}
+    groups = [{"params": [p for p in params if id(p) not in scaled], "scale": 1.0}]
+    for f in sorted(set(scaled.values())):
+        groups.append({"params": [p for p in params if scaled.get(id(p)) == f], "scale": f})
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=weight_decay)
     warm = warmup if warmup is not None else max(1, steps // 20)
     device = next(model.parameters()).device
     model.train()
@@ -97,7 +104,7 @@ def train_loop(
     it = _batches(examples, batch_size, random.Random(seed))
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = lr_at(step, steps, lr, warm)
+            group["lr"] = lr_at(step, steps, lr, warm) * group["scale"]
         batch = {k: v.to(device) for k, v in collate(next(it), pad_id).items()}
         loss = model(**batch).loss
         loss.backward()

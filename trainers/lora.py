@@ -12,8 +12,9 @@ import torch
 
 from trainers.config import TrainConfig
 from trainers.dataset import Example
-from trainers.loop import LoopResult, ProgressFn, total_steps, train_loop
+from trainers.loop import LoopResult, ProgressFn, train_loop
 from trainers.prompting import encode_pair
+from trainers.targets import training_target
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +96,18 @@ def train_adapter(
     tokenizer = load_tokenizer(base_dir)
     model = attach_lora(load_base(base_dir, cfg.method), cfg)
     load_seconds = time.perf_counter() - t0
-    examples = [encode_pair(tokenizer, ex.prompt, ex.response, cfg.max_len) for ex in train]
-    steps = total_steps(len(examples), cfg.batch_size, cfg.epochs)
-    if cfg.max_steps:
-        steps = min(steps, cfg.max_steps)
+    examples = [encode_pair(tokenizer, ex.prompt, training_target(ex.response) if cfg.json_targets else ex.response,
+                            cfg.max_len) for ex in train]
+    steps = cfg.steps_for(len(examples))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     log.info("training %s adapter: %d examples, %d steps, r=%d, %d/%d trainable params",
              cfg.method, len(examples), steps, cfg.r, trainable, total)
     try:
+        head = [p for name, p in model.named_parameters() if "modules_to_save" in name]
         result = train_loop(model, examples, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
                             pad_id=tokenizer.pad_token_id, seed=cfg.seed, progress=progress,
-                            report_every=report_every)
+                            report_every=report_every, lr_scales=[(head, cfg.head_lr_scale)] if head else ())
     except torch.OutOfMemoryError as exc:
         raise TrainingError(f"out of memory at batch size {cfg.batch_size}: {exc}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """Dataset snapshots, training config resolution, the promotion gate and the command ledger."""
 import json
+import math
 
 import pytest
 
@@ -74,6 +75,23 @@ def test_config_defaults_follow_base_size_and_hardware():
         resolve(TrainRequest(dropout=1.0), 1, cuda=False)
 
 
+def test_steps_follow_the_snapshot_size():
+    tiny = resolve(TrainRequest(), 1_000_000, cuda=False)
+    assert tiny.min_steps > 0 and tiny.max_steps > tiny.min_steps and tiny.head_lr_scale >= 1.0
+    # a small snapshot gets the floor, a large one the cap, one in between its epochs
+    assert tiny.steps_for(10) == tiny.min_steps
+    assert tiny.steps_for(10_000_000) == tiny.max_steps
+    mid = next(n for n in range(1, 100_000, 7) if tiny.min_steps < tiny.steps_for(n) < tiny.max_steps)
+    assert tiny.steps_for(mid) == math.ceil(tiny.epochs * math.ceil(mid / tiny.batch_size))
+    # an explicit epoch count is honoured without the floor; an explicit max_steps caps it
+    asked = resolve(TrainRequest(epochs=1.0), 1_000_000, cuda=False)
+    assert asked.min_steps == 0 and asked.steps_for(32) == math.ceil(32 / asked.batch_size)
+    assert resolve(TrainRequest(max_steps=3), 1_000_000, cuda=False).steps_for(10_000) == 3
+    real = resolve(TrainRequest(), 360_000_000, cuda=True)
+    assert real.min_steps == 0 and real.max_steps == 0 and real.head_lr_scale == 1.0
+    assert real.steps_for(1000) == math.ceil(real.epochs * math.ceil(1000 / real.batch_size))
+
+
 def test_gate():
     gate = Gate(min_gain=0.1, min_format=0.9)
     assert gate.check({"exact_match": 0.95, "format_valid": 1.0}, {"exact_match": 0.0}).passed
@@ -109,3 +127,21 @@ def test_ledger_is_durable_in_the_store(tmp_path):
     again.mark_published("cmd/1 weird id")
     assert json.loads((tmp_path / "artifacts" / record_name("cmd/1 weird id")).read_text())["published"] is True
     assert record_name("a") != record_name("a ") and "/" not in record_name("x/y").split("/", 2)[2]
+
+
+def test_json_answers_are_learnt_in_one_spelling():
+    from schemas.scoring import exact_match
+    from trainers.targets import training_target
+
+    value = {"action": "create", "zone": "a.example", "ttl": 60, "tags": ["x", "y"]}
+    compact = json.dumps(value, separators=(",", ":"))
+    spellings = [compact, json.dumps(value), "```json\n" + json.dumps(value, indent=2) + "\n```",
+                 "Here is the command:\n" + json.dumps(value), "```\n" + json.dumps(value) + "\n```"]
+    for text in spellings:
+        assert training_target(text) == compact          # the teacher's key order is kept
+        assert exact_match(training_target(text), compact)
+    assert training_target('[1, {"b": 2}]') == '[1,{"b":2}]'
+    # anything that is not a JSON container alone is learnt exactly as written
+    for text in ("plain prose", 'Sure: {"a": 1}', '"just a string"', "42", "Note:\nnot json", '{"a": 1} and more',
+                 "A long introduction line that goes on and on well past eighty characters of prose, really:\n{}"):
+        assert training_target(text) == text

@@ -63,6 +63,43 @@ def test_lora_training_lowers_the_loss_and_saves_an_adapter(tmp_path):
     assert 0 < out.trainable_params < out.total_params
 
 
+def test_lr_scales_give_a_parameter_group_its_own_learning_rate():
+    from trainers.loop import train_loop
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Embedding(8, 4), torch.nn.Linear(4, 8))
+    head = list(model[1].parameters())
+
+    class Probe(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.m = model
+
+        def forward(self, input_ids, labels, attention_mask):
+            logits = self.m(input_ids)
+            loss = torch.nn.functional.cross_entropy(logits.view(-1, 8), labels.clamp(min=0).view(-1))
+            return type("Out", (), {"loss": loss})()
+
+    probe = Probe()
+    before = [p.detach().clone() for p in probe.parameters()]
+    opt_lrs = []
+    orig = torch.optim.AdamW.step
+
+    def spy(self, *a, **k):
+        opt_lrs.append(sorted(g["lr"] for g in self.param_groups))
+        return orig(self, *a, **k)
+
+    torch.optim.AdamW.step = spy
+    try:
+        from trainers.prompting import Encoded
+        ex = [Encoded([1, 2, 3], [IGNORE, 2, 3])] * 4
+        train_loop(probe, ex, steps=3, batch_size=2, lr=1e-2, pad_id=0, warmup=1, lr_scales=[(head, 4.0)])
+    finally:
+        torch.optim.AdamW.step = orig
+    assert all(len(lrs) == 2 and math.isclose(lrs[1], 4 * lrs[0]) for lrs in opt_lrs)
+    assert all(not torch.equal(b, p) for b, p in zip(before, probe.parameters()))
+
+
 def test_qlora_code_path_runs_on_cpu(tmp_path):
     pytest.importorskip("bitsandbytes")
     train = [Example(p, r, "train", {}) for p, r in toy_task(8, 2)]
