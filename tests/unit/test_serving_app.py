@@ -68,7 +68,9 @@ def adapters(tmp_path_factory):
     # the held-out evaluation these adapters declare (the router needs evidence to pick a specialist)
     evaluated = {"adapter_exact_match": 0.97, "eval_examples": 500.0}
     uris = {name: str(build_signed_adapter(TINY_BASE_DIR, root / name, name, signer, seed=i, metrics=evaluated,
-                                           random_weights=(name == "spec-b")))
+                                           random_weights=(name == "spec-b"),
+                                           # strong enough to move a confident base's greedy answer
+                                           weight_std=0.2 if name == "spec-b" else None))
             for i, name in enumerate(["spec-a", "spec-b", "spec-c"])}
     return TINY_BASE_DIR, uris, root
 
