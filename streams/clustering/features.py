@@ -114,45 +114,58 @@ def _json_keys(obj: object, prefix: str, out: list[str], depth: int = 0) -> None
         _json_keys(obj[0], prefix, out, depth + 1)
 
 
+_UNPARSED = object()
+
+
+def _loads(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _UNPARSED
+
+
+def _calls(item: ClusterItem) -> list[dict]:
+    """The event's tool calls (at most 8) as dicts; [] when absent or unreadable."""
+    calls = _loads(item.tool_calls) if item.tool_calls else None
+    if isinstance(calls, dict):
+        calls = [calls]
+    return [c for c in calls[:8] if isinstance(c, dict)] if isinstance(calls, list) else []
+
+
+def _call_args(call: dict) -> dict | None:
+    fn = call.get("function")    # OpenAI style nests name and arguments under "function"
+    args = call.get("arguments", fn.get("arguments") if isinstance(fn, dict) else None)
+    if isinstance(args, str):
+        args = _loads(args)
+    return args if isinstance(args, dict) else None
+
+
+def _reply_object(response: str) -> dict | None:
+    """The first JSON object in a reply (bare, fenced or after a line of prose), if any."""
+    match = _JSON_OBJECT.search(response)
+    parsed = _loads(match.group(0)) if match else None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _keys_of(obj: object) -> list[str]:
+    found: list[str] = []
+    _json_keys(obj, "", found)
+    return found
+
+
 def command_tokens(item: ClusterItem) -> list[str]:
     """The keys of the command an event asked for, wherever the reply put it (tool-call
     arguments or a JSON reply: the same set either way), as a set. Tool names, reply shape and
     outcome are left out: a task is what was asked, and the same ask answered with or without a
     tool call, or not at all (an error, an escalation), must not look like another task."""
     keys: set[str] = set()
-    calls: object = None
-    if item.tool_calls:
-        try:
-            calls = json.loads(item.tool_calls)
-        except ValueError:
-            calls = None
-    if isinstance(calls, dict):
-        calls = [calls]
-    if isinstance(calls, list):
-        for call in calls[:8]:
-            if not isinstance(call, dict):
-                continue
-            fn = call.get("function")
-            args = call.get("arguments", fn.get("arguments") if isinstance(fn, dict) else None)
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args)
-                except ValueError:
-                    args = None
-            if isinstance(args, dict):
-                found: list[str] = []
-                _json_keys(args, "", found)
-                keys.update(found)
-    match = _JSON_OBJECT.search(item.response or "")
-    if match:
-        try:
-            parsed = json.loads(match.group(0))
-        except ValueError:
-            parsed = None
-        if isinstance(parsed, dict):
-            found = []
-            _json_keys(parsed, "", found)
-            keys.update(found)
+    for call in _calls(item):
+        args = _call_args(call)
+        if args is not None:
+            keys.update(_keys_of(args))
+    reply = _reply_object(item.response or "")
+    if reply is not None:
+        keys.update(_keys_of(reply))
     if not keys and len((item.response or "").split()) >= PROSE_ANSWER_WORDS:
         # An explanation was asked for (errors and escalations are shorter: they stay unknown).
         return ["reply=prose"]
@@ -163,44 +176,22 @@ def structure_tokens(item: ClusterItem) -> list[str]:
     """v1/v2 structure: what the event *did*: tools it called, the shape and keys of what it
     answered (kept so older states featurise as they were trained)."""
     tokens: list[str] = []
-    calls: object = None
-    if item.tool_calls:
-        try:
-            calls = json.loads(item.tool_calls)
-        except ValueError:
-            tokens.append("tools=unparsed")
-    if isinstance(calls, dict):
-        calls = [calls]
-    if isinstance(calls, list):
-        for call in calls[:8]:
-            if not isinstance(call, dict):
-                continue
-            fn = call.get("function")    # OpenAI style nests name and arguments under "function"
-            name = str(call.get("name") or (fn.get("name") if isinstance(fn, dict) else "") or "")
-            if name:
-                namespace = re.split(r"[./:_]", name, maxsplit=1)[0]
-                tokens += [f"toolns={namespace}", f"toolns={namespace}", f"tool={name}"]
-            args = call.get("arguments", fn.get("arguments") if isinstance(fn, dict) else None)
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args)
-                except ValueError:
-                    args = None
-            if isinstance(args, dict):
-                tokens += [f"arg={k}" for k in args]
+    if item.tool_calls and _loads(item.tool_calls) is _UNPARSED:
+        tokens.append("tools=unparsed")
+    for call in _calls(item):
+        fn = call.get("function")
+        name = str(call.get("name") or (fn.get("name") if isinstance(fn, dict) else "") or "")
+        if name:
+            namespace = re.split(r"[./:_]", name, maxsplit=1)[0]
+            tokens += [f"toolns={namespace}", f"toolns={namespace}", f"tool={name}"]
+        args = _call_args(call)
+        if args is not None:
+            tokens += [f"arg={k}" for k in args]
     response = item.response or ""
-    match = _JSON_OBJECT.search(response)
-    parsed = None
-    if match:
-        try:
-            parsed = json.loads(match.group(0))
-        except ValueError:
-            parsed = None
-    if isinstance(parsed, dict):
+    reply = _reply_object(response)
+    if reply is not None:
         tokens += ["resp=json", "resp=json"]
-        keys: list[str] = []
-        _json_keys(parsed, "", keys)
-        tokens += [f"key={k}" for k in keys]
+        tokens += [f"key={k}" for k in _keys_of(reply)]
     elif response.strip():
         words = len(response.split())
         tokens += ["resp=prose", "resp=prose", f"resplen={_length_bucket(words)}"]
