@@ -30,17 +30,12 @@ def register(app: faust.App, ctx: WorkerContext) -> Callable[[], None]:
     dlq = app.topic(Topics.ASK_DLQ, value_serializer="raw", key_serializer="raw")
     processes = ctx.settings.ingest_processes
     pool = StagePool(processes, IngestBatch, ctx.settings) if processes else None
-    local: list[IngestBatch] = []  # built on first use when there are no child processes
-
-    def in_thread(messages: list[RawMessage], now: int):
-        if not local:
-            local.append(IngestBatch(ctx.settings))
-        return local[0](messages, now)
+    in_process = IngestBatch(ctx.settings) if pool is None else None
 
     async def process(messages: list[RawMessage]) -> tuple[list, list]:
         now = now_ms()
-        if pool is None:
-            return await ctx.cpu(in_thread, messages, now)
+        if in_process is not None:
+            return await ctx.cpu(in_process, messages, now)
         good, bad = [], []
         for g, b in await pool.map(messages, now):
             good += g
