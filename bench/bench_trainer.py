@@ -153,7 +153,7 @@ def demo_part(p: dict) -> dict[str, Any]:
     for family in p["demo_families"]:
         train, held = demo_snapshot(family, p["demo_events"])
         # What build_command sends: method auto, every training option left to the trainer.
-        request = TrainRequest.from_command({"method": "auto", "lora_r": 0, "lora_alpha": 0, "lora_dropout": 0.05,
+        request = TrainRequest.from_command({"method": "auto", "lora_r": 0, "lora_alpha": 0, "lora_dropout": 0.0,
                                              "target_modules": [], "epochs": 0.0, "learning_rate": 0.0})
         if p["max_steps"]:
             request = TrainRequest(**{**request.__dict__, "max_steps": p["max_steps"]})

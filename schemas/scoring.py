@@ -25,15 +25,33 @@ from typing import Any, Iterable
 _MISSING = object()
 
 
+_FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```$", re.S)
+_PREFACE = re.compile(r"^[^\n{}\[\]]{1,80}:\s*\n")   # one short line of prose ending in a colon
+
+
 def parse_json(text: str | None) -> Any:
-    """The JSON value in `text`, or _MISSING. Tolerates a ```json fence around it, which
-    chat models often add."""
+    """The JSON value in `text`, or _MISSING. Chat models wrap JSON answers: a ```json fence
+    around it, or one short line of prose before it ("Here is the command:"). Both are
+    spelling, not content, so a JSON object or array behind them is read as that value."""
     if text is None:
         return _MISSING
     s = text.strip()
-    if s.startswith("```"):
-        s = re.sub(r"^```[a-zA-Z0-9_-]*\s*", "", s)
-        s = re.sub(r"\s*```$", "", s)
+    value = _loads(_unfence(s))
+    if value is _MISSING:
+        body = _PREFACE.sub("", s, count=1)
+        if body != s:
+            inner = _loads(_unfence(body.strip()))
+            if isinstance(inner, (dict, list)):
+                value = inner
+    return value
+
+
+def _unfence(s: str) -> str:
+    m = _FENCE.match(s)
+    return m.group(1).strip() if m else s
+
+
+def _loads(s: str) -> Any:
     if not s or s[0] not in "{[\"-0123456789tfn":
         return _MISSING
     try:

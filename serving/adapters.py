@@ -186,6 +186,7 @@ class AdapterRegistry:
         self._zombies: set[str] = set()                        # unloaded but kept: peft cannot drop its last adapter
         self.refused: dict[str, str] = {}                      # adapter_id -> reason
         self.manifests: dict[str, dict[str, Any]] = {}
+        self.decoding: dict[str, Any] = {}                    # adapter_id -> CopyVocabulary (copy decoding)
         self.loads = 0
         self.evictions = 0
 
@@ -269,9 +270,18 @@ class AdapterRegistry:
             del self._resident[adapter_id]
             self._zombies.discard(adapter_id)
             self._model.delete_adapter(stale)
+        from trainers.copy_decoding import load_decoding
+
         self._resident[adapter_id] = key
         self.refused.pop(adapter_id, None)
         self.manifests[adapter_id] = manifest
+        # the trainer chose copy-constrained decoding for it on held-out data (decoding.json,
+        # whose hash the signed manifest covers)
+        vocabulary = load_decoding(adapter_dir)
+        if vocabulary is not None:
+            self.decoding[adapter_id] = vocabulary
+        else:
+            self.decoding.pop(adapter_id, None)
         self.loads += 1
         evicted = self._evict_over_cap(keep=adapter_id)
         return LoadResult(adapter_id, time.perf_counter() - t0, verify_s, tuple(evicted))
@@ -315,6 +325,9 @@ class AdapterRegistry:
     def _generate_sync(self, adapter_id: str, prompt: str, max_new_tokens: int) -> Answer:
         import torch
 
+        from transformers import LogitsProcessorList
+
+        from trainers.copy_decoding import logits_processor
         from trainers.prompting import encode_prompt
 
         key = self._resident.get(adapter_id)
@@ -325,13 +338,17 @@ class AdapterRegistry:
         ids = encode_prompt(tok, prompt)
         limit = getattr(self._model.config, "max_position_embeddings", 2048) - max_new_tokens
         ids = ids[-max(1, limit):]
+        extra = {}
+        vocabulary = self.decoding.get(adapter_id)
+        if vocabulary is not None:
+            extra["logits_processor"] = LogitsProcessorList([logits_processor(tok, [vocabulary.rule(prompt)], len(ids))])
         t0 = time.perf_counter()
         with torch.inference_mode():
             self._model.set_adapter(key)
             input_ids = torch.tensor([ids])
             out = self._model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids),
                                        max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+                                       pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **extra)
         seconds = time.perf_counter() - t0
         new = out[0, len(ids):]
         text = tok.decode(new, skip_special_tokens=True).strip()

@@ -19,6 +19,7 @@ The replica applies every `promote` command (idempotent by command id), reads
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -45,6 +46,7 @@ from serving.quality import AnswerForm, FaultInjector, answer_text, safety_flags
 from serving.routing import ModelStats, RouteDecision, RouteRequest, default_router, route
 from serving.shadow import ShadowRunner
 from serving.upstream import Answer, Upstream, UpstreamError
+from streams.redaction import Redactor, restore
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +92,8 @@ class ServingService:
 
         self.settings = settings
         self.bus = bus
+        self._redactor = Redactor(ner=_setting(settings, "redaction_ner", True), mode=_setting(settings, "redaction_mode", "placeholder"))
+        self._masks: dict[str, tuple[str, dict[str, str]]] = {}
         self.registry = registry
         self.upstream = upstream
         self.upstream_model = upstream_model or _setting(settings, "upstream_model", "gpt-4o")
@@ -157,11 +161,25 @@ class ServingService:
             if self._background:
                 await asyncio.wait(list(self._background))
 
+    def masked(self, prompt: str) -> tuple[str, dict[str, str]]:
+        """The prompt as the pipeline stores it (redacted, with the same rules as the worker),
+        and replacement -> original. Clusters were learnt, and specialists trained, on redacted
+        traffic: both see a request in that form, and a specialist's answer gets the caller's
+        values back (streams.redaction.restore)."""
+        hit = self._masks.get(prompt)
+        if hit is None:
+            hit = self._redactor.pseudonymise(prompt)
+            if len(self._masks) >= 1024:
+                self._masks.pop(next(iter(self._masks)))
+            self._masks[prompt] = hit
+        return hit
+
     async def assign_cluster(self, prompt: str) -> int | None:
         if not self.assigner.ready:
             return None
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._cluster_pool, self.assigner.assign, prompt)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._cluster_pool, lambda: self.assigner.assign(self.masked(prompt)[0]))
         except Exception:   # a broken snapshot must not fail requests: unclustered goes to the LLM
             log.exception("cluster assignment failed")
             return None
@@ -355,7 +373,9 @@ class ServingService:
             # evicted by the LRU cap (or refused): reload, verified again
             if cluster_id is None or not await self._load(adapter_id, cluster_id):
                 raise AdapterUnavailable(adapter_id)
-        return await self.registry.generate(adapter_id, prompt, max_tokens, priority)
+        text, originals = self.masked(prompt)
+        answer = await self.registry.generate(adapter_id, text, max_tokens, priority)
+        return dataclasses.replace(answer, content=restore(answer.content, originals)) if originals else answer
 
     async def _shadow_generate(self, adapter_id: str, prompt: str, max_tokens: int) -> Answer:
         if self.registry is None:

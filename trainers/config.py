@@ -59,6 +59,7 @@ class TrainConfig:
     min_steps: int = 0              # small snapshots still get this many optimiser steps
     head_lr_scale: float = 1.0      # learning-rate factor for modules_to_save (a fully trained head)
     json_targets: bool = True       # learn JSON answers in one compact spelling (trainers/targets.py)
+    augment: bool = True            # slot-swapped variants of small snapshots (trainers/augment.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def steps_for(self, n_examples: int) -> int:

@@ -16,6 +16,7 @@ from schemas.manifest import ManifestError, Signer, build_manifest, manifest_sha
 from trainers.artifacts import ArtifactStore
 from trainers.base_models import BaseModelError, count_params, resolve_base, weights_sha256
 from trainers.config import ConfigError, TrainRequest, resolve
+from trainers.copy_decoding import MODE_COPY, CopyVocabulary
 from trainers.dataset import DatasetError, load_snapshot
 from trainers.evaluate import evaluate_adapter_and_base, flat_metrics
 from trainers.gate import Gate, GateResult
@@ -96,7 +97,14 @@ def run_job(command: Mapping[str, Any], ctx: JobContext, on_phase: PhaseFn | Non
         train_seconds = time.perf_counter() - t0
         phase("evaluating", None)
         t1 = time.perf_counter()
-        scores = evaluate_adapter_and_base(trained.model, trained.tokenizer, snapshot.eval, batch_size=ctx.eval_batch_size)
+        # JSON string values copied from the request or learnt from the teacher's answers
+        vocabulary = CopyVocabulary.from_examples((ex.prompt, ex.response) for ex in snapshot.train) if cfg.json_targets else None
+        if vocabulary is not None and not vocabulary.known:
+            vocabulary = None   # not a JSON task: nothing to constrain
+        scores = evaluate_adapter_and_base(trained.model, trained.tokenizer, snapshot.eval, batch_size=ctx.eval_batch_size,
+                                           vocabulary=vocabulary)
+        if vocabulary is not None and scores["adapter"].get("copy_decoding"):
+            vocabulary.save(adapter_dir, MODE_COPY)   # before the manifest: its hashes cover the file
         eval_seconds = time.perf_counter() - t1
         verdict = ctx.gate.check(scores["adapter"], scores["base"])
         metrics = flat_metrics(scores)

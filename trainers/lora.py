@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 import torch
 
+from trainers.augment import augment
 from trainers.config import TrainConfig
 from trainers.dataset import Example
 from trainers.loop import LoopResult, ProgressFn, train_loop
@@ -96,9 +97,16 @@ def train_adapter(
     tokenizer = load_tokenizer(base_dir)
     model = attach_lora(load_base(base_dir, cfg.method), cfg)
     load_seconds = time.perf_counter() - t0
+    # Steps follow the snapshot's size, not the augmented one: variants replace repeated
+    # passes over the same pairs, they do not add training time.
+    steps = cfg.steps_for(len(train))
+    if cfg.augment and cfg.json_targets:
+        grown = augment(train, seed=cfg.seed)
+        if len(grown) > len(train):
+            log.info("slot-swap augmentation: %d snapshot pairs -> %d training pairs", len(train), len(grown))
+        train = grown
     examples = [encode_pair(tokenizer, ex.prompt, training_target(ex.response) if cfg.json_targets else ex.response,
                             cfg.max_len) for ex in train]
-    steps = cfg.steps_for(len(examples))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     log.info("training %s adapter: %d examples, %d steps, r=%d, %d/%d trainable params",

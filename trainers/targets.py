@@ -12,31 +12,13 @@ still compares against the teacher's original text. Pure.
 from __future__ import annotations
 
 import json
-import re
 
-_FENCE = re.compile(r"^```[A-Za-z0-9_-]*\s*\n(.*?)\n?```\s*$", re.S)
-_PREFACE = re.compile(r"^[^\n{}\[\]]{1,80}:\s*\n")   # one short line ending in a colon
-
-
-def _json_container(text: str) -> object | None:
-    s = text.strip()
-    if not s or s[0] not in "{[":
-        return None
-    try:
-        value = json.loads(s)
-    except ValueError:
-        return None
-    return value if isinstance(value, (dict, list)) else None
+from schemas.scoring import parse_json
 
 
 def training_target(response: str) -> str:
     """The response as the adapter should learn it (see the module docstring)."""
-    text = response.strip()
-    body = _PREFACE.sub("", text, count=1)
-    fenced = _FENCE.match(body)
-    if fenced:
-        body = fenced.group(1)
-    value = _json_container(body)
-    if value is None:
+    value = parse_json(response)
+    if not isinstance(value, (dict, list)):
         return response
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

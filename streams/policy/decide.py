@@ -207,7 +207,7 @@ def build_command(decision: Decision, snapshot: SnapshotInfo, now_ms: int, **tra
         "method": training.get("method", decision.method),
         "lora_r": training.get("lora_r", 0),
         "lora_alpha": training.get("lora_alpha", 0),
-        "lora_dropout": training.get("lora_dropout", 0.05),
+        "lora_dropout": training.get("lora_dropout", 0.0),   # peft's default; dropout costs ~1/3 of a step on small bases
         "target_modules": list(training.get("target_modules", [])),
         "epochs": float(training.get("epochs", 0.0)),
         "learning_rate": float(training.get("learning_rate", 0.0)),

@@ -7,10 +7,10 @@
 
 See docs/redaction.md for the entity types, the rules and the measured quality and speed.
 """
-from .redactor import MODES, RULESET_VERSION, RedactedEvent, Redactor
+from .redactor import MODES, RULESET_VERSION, RedactedEvent, Redactor, restore
 from .spans import ENTITY_TYPES, Span
 
-__all__ = ["Redactor", "RedactedEvent", "RULESET_VERSION", "MODES", "ENTITY_TYPES", "Span",
+__all__ = ["Redactor", "RedactedEvent", "restore", "RULESET_VERSION", "MODES", "ENTITY_TYPES", "Span",
            "redact_text"]
 
 _default: Redactor | None = None

@@ -1,6 +1,7 @@
 """The redaction stage's entry point: Redactor.redact_event / redact_batch / redact_text."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -98,6 +99,19 @@ class Redactor:
         """One-off redaction of a single string (previews, logs)."""
         return self.redact_event(event_id, {"text": text}).texts["text"] or ""
 
+    def pseudonymise(self, text: str) -> tuple[str, dict[str, str]]:
+        """(redacted text, replacement -> original value): the reversible form serving uses, so
+        a specialist answers the request as it was trained (on redacted traffic) and its answer
+        gets the caller's real values back (restore())."""
+        spans = self.detect(text)
+        if not spans:
+            return text, {}
+        assigner = EventAssigner("", self.mode)
+        originals: dict[str, str] = {}
+        for sp in spans:
+            originals.setdefault(assigner.replacement(sp.type, text[sp.start:sp.end]), text[sp.start:sp.end])
+        return apply(text, spans, assigner), originals
+
     def redact_observations(self, observations: list[dict[str, Any]]) -> None:
         """In place, for the ingest agent: prompt, response, tool_calls and metadata values of
         each observation record are replaced; pii_counts and redaction_version are set."""
@@ -109,6 +123,17 @@ class Redactor:
             obs["metadata"] = result.metadata
             obs["pii_counts"] = result.counts
             obs["redaction_version"] = RULESET_VERSION
+
+
+def restore(answer: str, originals: Mapping[str, str]) -> str:
+    """Put the original values back in place of their replacements. Inside a JSON answer a
+    value is written JSON-escaped, so the answer stays valid JSON."""
+    if not originals or not answer:
+        return answer
+    looks_json = answer.lstrip().startswith(("{", "["))
+    pattern = re.compile("|".join(re.escape(k) for k in sorted(originals, key=len, reverse=True)))
+    return pattern.sub(lambda m: json.dumps(originals[m.group(0)], ensure_ascii=False)[1:-1] if looks_json
+                       else originals[m.group(0)], answer)
 
 
 def _count(counts: dict[str, int], spans: list[Span]) -> None:

@@ -346,3 +346,17 @@ def test_a_value_found_in_one_field_is_replaced_in_every_field_of_the_event():
     out = r.redact_event("e2", {"prompt": "Dear Marta Kowalski, see Kowalskiego street docs",
                                 "response": "Marta Kowalski approved"})
     assert "Marta" not in out.texts["prompt"] + out.texts["response"] and "Kowalskiego" in out.texts["prompt"]
+
+
+def test_pseudonymise_and_restore_round_trip_values_into_a_json_answer():
+    from streams.redaction import restore
+
+    r = Redactor()
+    text, originals = r.pseudonymise('add an A record api.acme.io -> 10.20.30.40, cc ops@acme.io and "Jane Doe"')
+    assert "10.20.30.40" not in text and "ops@acme.io" not in text and "<IP_ADDRESS_1>" in text
+    answer = '{"value":"<IP_ADDRESS_1>","notify":"<EMAIL_1>"}'
+    assert json.loads(restore(answer, originals)) == {"value": "10.20.30.40", "notify": "ops@acme.io"}
+    assert restore("mail <EMAIL_1> today", originals) == "mail ops@acme.io today"
+    # a value that needs escaping inside JSON stays valid JSON
+    assert json.loads(restore('{"who":"<X_1>"}', {"<X_1>": 'a "quoted" name'})) == {"who": 'a "quoted" name'}
+    assert r.pseudonymise("nothing to hide here") == ("nothing to hide here", {})

@@ -12,6 +12,16 @@ def test_exact_match_ignores_key_order_and_spacing():
     assert exact_match("```json\n" + pred + "\n```", REF)
 
 
+def test_a_prose_preface_is_spelling_not_content():
+    # chat models often put one line of prose before the JSON; the task result is the same
+    assert exact_match("Here is the command:\n" + REF, REF) and field_f1(REF, "Here is the command:\n" + REF) == 1.0
+    assert format_valid(REF, "Sure, here it is:\n```json\n" + REF + "\n```")
+    # only a JSON object or array counts, and only behind one short line ending in a colon
+    assert not is_json("Answer:\n42")
+    assert not is_json("First I thought about it. Then:\n" + "x" * 100 + "\n" + REF)
+    assert not exact_match(REF + " and more prose", REF)
+
+
 def test_exact_match_distinguishes_values_and_types():
     assert not exact_match(REF.replace("3600", "300"), REF)
     assert not exact_match('{"a": true}', '{"a": 1}')
