@@ -161,6 +161,7 @@ class Settings:
     serve_max_new_tokens: int = 128       # cap on a specialist's answer length
     shadow_max_in_flight: int = 2         # shadow calls running at once per replica (the rest are dropped)
     promotion_thresholds: str | None = None  # overrides of serving.promotion.PromotionThresholds
+    router_quality_sla: dict[str, float] = field(default_factory=dict)  # tier -> success-rate floor (router defaults otherwise)
     serve_faults: str | None = None       # DEMO/TEST ONLY: fault injection (serving.quality.FaultInjector)
     # trainer (defaults here so code that builds Settings by hand keeps working)
     trainer_max_attempts: int = 3         # a crashing retrain job is tried this often, then failed
@@ -299,6 +300,7 @@ class Settings:
             serve_max_new_tokens=_int("DISTILLERY_SERVE_MAX_NEW_TOKENS", 128, env, 1, 8192),
             shadow_max_in_flight=_int("DISTILLERY_SHADOW_MAX_IN_FLIGHT", 2, env, 1, 1024),
             promotion_thresholds=_promotion_thresholds(env),
+            router_quality_sla=_quality_sla(env),
             serve_faults=_env("DISTILLERY_SERVE_FAULTS", None, env),
             log_level=_choice("DISTILLERY_LOG_LEVEL", "info", ("debug", "info", "warning", "error"), env),
             trainer_max_attempts=_int("DISTILLERY_TRAINER_MAX_ATTEMPTS", 3, env, 1, 100),
@@ -315,6 +317,25 @@ def _promotion_thresholds(env: Mapping[str, str]) -> str | None:
 
         PromotionThresholds.parse(spec)
     return spec
+
+
+def _quality_sla(env: Mapping[str, str]) -> dict[str, float]:
+    """DISTILLERY_ROUTER_QUALITY_SLA='free=0.85,standard=0.92,enterprise=0.97' (any subset)."""
+    spec = _env("DISTILLERY_ROUTER_QUALITY_SLA", None, env)
+    out: dict[str, float] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        tier, sep, value = part.partition("=")
+        try:
+            floor = float(value)
+        except ValueError:
+            floor = -1.0
+        if not sep or not tier.strip() or not 0.0 <= floor <= 1.0:
+            raise SettingsError(f"DISTILLERY_ROUTER_QUALITY_SLA: {part.strip()!r} must be tier=value with a value "
+                                "between 0 and 1, e.g. free=0.85,standard=0.92,enterprise=0.97")
+        out[tier.strip()] = floor
+    return out
 
 
 def _check_bootstrap(value: str) -> None:
@@ -398,6 +419,7 @@ ENV_DOC: list[tuple[str, str, str]] = [
     ("DISTILLERY_UPSTREAM_MODEL", "gpt-4o", "upstream model used when a client names none (or 'auto')"),
     ("DISTILLERY_SERVE_MAX_NEW_TOKENS", "128", "cap on the length of a specialist's answer"),
     ("DISTILLERY_SHADOW_MAX_IN_FLIGHT", "2", "shadow calls running at once per serving replica; more are dropped, never queued"),
+    ("DISTILLERY_ROUTER_QUALITY_SLA", "free=0.85,standard=0.92,enterprise=0.97", "per tenant tier, the success rate (lower confidence bound) a specialist needs before the router sends it traffic"),
     ("DISTILLERY_PROMOTION_THRESHOLDS", "(seed defaults)", "e.g. min_shadow_calls=300,min_format_compliance=0.98,max_escalation_rate=0.05 (see docs/serving.md)"),
     ("DISTILLERY_SERVE_FAULTS", "(unset)", "DEMO/TEST ONLY: 'on' enables POST /admin/faults; 'adapter_id=rate' corrupts that adapter's answers"),
     ("DISTILLERY_LOG_LEVEL", "info", "debug, info, warning or error"),

@@ -37,17 +37,24 @@ DEMO_SETTINGS = {
     "DISTILLERY_METRICS_WINDOW_SECONDS": "10",        # [60]
     "DISTILLERY_METRICS_GRACE_SECONDS": "20",         # [120]
     "DISTILLERY_DECIDE_EVERY_SECONDS": "5",           # [30]
-    "DISTILLERY_POLICY_MIN_EXAMPLES": "300",          # [200]: more examples, a specialist worth shadowing
+    "DISTILLERY_POLICY_MIN_EXAMPLES": "400",          # [200]: more examples, a specialist worth shadowing
     "DISTILLERY_SHADOW_SAMPLE_RATE": "1.0",
-    "DISTILLERY_PROMOTION_THRESHOLDS": "min_shadow_calls=60",   # [300]
+    # [300 calls, parity 0.95]: the shipped 1.1M-parameter CPU base, trained for a minute on a
+    # few hundred examples, agrees with the frontier model on ~0.85 of calls (docs/trainer.md);
+    # a real base on a GPU node is held to the seed thresholds.
+    "DISTILLERY_PROMOTION_THRESHOLDS": "min_shadow_calls=60,min_success_parity=0.8",
+    # [standard 0.92]: the router's floor on a specialist's success rate (lower confidence
+    # bound), consistent with the promotion bar above on a few hundred calls of evidence
+    "DISTILLERY_ROUTER_QUALITY_SLA": "standard=0.7",
     "DISTILLERY_SERVE_FAULTS": "on",                  # demo/test only: lets the demo inject a regression
 }
 JSON_FAMILIES = ("dns", "user_admin", "file_share")
 # The replay upstream answers after this share of each call's recorded frontier latency: a real
 # API is slow, and the promotion policy compares the specialist's latency against it (replying
-# instantly would make any specialist look slow). Scaled down so the demo fits its 10 minutes.
-UPSTREAM_LATENCY_SCALE = 0.25
-CLIENT_CONCURRENCY = 8
+# instantly would make any specialist look slow). Halved so the demo fits its 10 minutes; the
+# specialist answers on a CPU core it shares with training, so this is still a hard bar.
+UPSTREAM_LATENCY_SCALE = 0.5
+CLIENT_CONCURRENCY = 16
 
 
 @dataclass
@@ -213,12 +220,34 @@ class Demo:
                 return True
             if time.monotonic() - last_status > 20:
                 say(self.status_line())
-                self.print_progress()
+                if self.training_open():
+                    self.print_progress()
+                self.print_shadow_evidence()
                 last_status = time.monotonic()
             if time.monotonic() > deadline:
                 say(self.status_line())
                 return False
             time.sleep(pause_s)
+
+    def print_shadow_evidence(self) -> None:
+        """Where each adapter in shadow stands against the promotion thresholds."""
+        try:
+            rows = self.sql(
+                "SELECT adapter_id, any(cluster_id), count(), avg(format_valid), avg(exact_match OR field_f1 >= 0.9), "
+                "quantile(0.5)(shadow_latency_ms) / quantile(0.5)(primary_latency_ms) - 1, "
+                "1 - sum(shadow_cost_usd) / sum(primary_cost_usd) FROM shadow_results FINAL "
+                "WHERE adapter_id IN (SELECT model_id FROM model_registry_current WHERE state = 'shadow') "
+                "GROUP BY adapter_id ORDER BY adapter_id")
+        except Exception:
+            return
+        for adapter, cluster, n, fmt, parity, latency, saving in rows:
+            say(f"  shadow {adapter} (cluster {cluster}): {n} calls, format {fmt:.2f}, agrees with the LLM {parity:.2f}, "
+                f"latency {latency:+.0%}, cost {-saving:+.0%}")
+
+    def training_open(self) -> bool:
+        """Is a retrain command still waiting for its outcome?"""
+        return self.scalar("SELECT count() FROM retrain_commands FINAL WHERE command_id NOT IN "
+                           "(SELECT command_id FROM training_runs FINAL WHERE status IN ('succeeded', 'failed'))") > 0
 
     def print_progress(self) -> None:
         """The trainer's newest progress line, from its log (it also publishes training.progress)."""
@@ -240,7 +269,9 @@ class Demo:
         self.rng = random.Random(7)
         self._queues: dict[tuple, list] = {}
         n_events = 1500 if self.quick else 4000
-        families = ["dns", "user_admin", "file_share", "ticket_triage", "open_question"]
+        # three deterministic JSON tasks a specialist can take over, and open questions that
+        # stay on the LLM (ticket triage is left out here: one more training on 2 cores)
+        families = ["dns", "user_admin", "file_share", "open_question"]
         self.workload = wl.generate_workload(n_events, seed=11, families=families, start_ts=int(time.time() * 1000),
                                              pii_rate=0.1, duplicate_rate=0.05)
         traffic_file = self.home / "recorded_traffic.jsonl"
@@ -265,20 +296,23 @@ class Demo:
                                "--latency-scale", str(UPSTREAM_LATENCY_SCALE)], env)
         self.start("worker", [py, "-m", "distillery", "worker"], env)
         self.start("trainer", [py, "-m", "distillery", "trainer"], env)
-        self.start("serve", [py, "-m", "distillery", "serve"], env)
+        # serving's model thread gets one core, so training keeps the other
+        self.start("serve", [py, "-m", "distillery", "serve"], {**env, "OMP_NUM_THREADS": "1"})
         self.wait_ledger()
         self.wait_http(f"http://127.0.0.1:{self.serve_port}/healthz")
         say(f"services up: worker (ClickHouse at http://127.0.0.1:{self.ch_port}), trainer, serve (:{self.serve_port}); logs in {self.home / 'logs'}")
 
         # 1. S1-S3: traffic in; curation and task discovery
         self.phase("phase 1: live traffic through `distillery serve` -> ask -> redact, dedupe, cluster, ledger",
-                   n=600 if self.quick else 1500)
+                   n=900 if self.quick else 2000)
 
-        # 2. S4-S5: the decision agent asks for specialists, the trainer trains them
+        # 2. S4-S5: the decision agent asks for specialists, the trainer trains them. Traffic
+        # slows to a trickle meanwhile: two cores cannot train and shadow-test at full speed.
         def trained() -> bool:
-            return self.scalar("SELECT count() FROM training_runs FINAL WHERE status = 'succeeded'") >= (1 if self.quick else 2)
-        if not self.phase("phase 2: waiting for retrain commands and trained specialists (traffic keeps flowing)",
-                          n=40, until=trained, timeout_s=420):
+            done = self.scalar("SELECT count() FROM training_runs FINAL WHERE status = 'succeeded'")
+            return done >= (1 if self.quick else 2) and not self.training_open()
+        if not self.phase("phase 2: waiting for retrain commands and trained specialists (a trickle of traffic keeps flowing)",
+                          n=8, until=trained, timeout_s=480):
             raise RuntimeError("no specialist was trained in time; see the worker and trainer logs")
         self.print_training()
 

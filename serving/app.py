@@ -98,7 +98,7 @@ class ServingService:
         self.upstream = upstream
         self.upstream_model = upstream_model or _setting(settings, "upstream_model", "gpt-4o")
         self.assigner = assigner or ClusterAssigner()
-        self.router = router or default_router()
+        self.router = router or default_router(_setting(settings, "router_quality_sla", None))
         self.served: dict[str, tuple[int, int]] = {}                 # adapter -> (answers, not escalated)
         self.promotion_evidence: dict[str, dict[str, float]] = {}   # adapter -> evidence of its promote command
         self.replica_id = replica_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"

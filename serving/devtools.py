@@ -50,9 +50,10 @@ def default_base_dir(fallback: Path) -> Path:
 def build_signed_adapter(base_dir: Path, out_dir: Path, adapter_id: str, signer: manifests.Signer, *,
                          seed: int = 0, r: int = 4, base_model_id: str = "distillery-tiny-base",
                          metrics: dict[str, float] | None = None, random_weights: bool = True,
-                         weight_std: float | None = None) -> Path:
+                         weight_std: float | None = None, extra_files: dict[str, str] | None = None) -> Path:
     """A signed LoRA adapter on `base_dir`. Returns the manifest path.
 
+    extra_files: name -> text written beside the weights before signing (e.g. decoding.json).
     random_weights=True: random A and B, so the adapter changes the base's answers (garbage);
     False: peft's standard init (B = 0), so it answers exactly as the base does."""
     import torch
@@ -78,6 +79,8 @@ def build_signed_adapter(base_dir: Path, out_dir: Path, adapter_id: str, signer:
     readme = out_dir / "README.md"
     if readme.exists():
         readme.unlink()   # peft's model card: not part of what we sign and ship
+    for name, text in (extra_files or {}).items():
+        (out_dir / name).write_text(text)
     manifest = manifests.build_manifest(
         adapter_id=adapter_id, adapter_dir=out_dir, base_model_id=base_model_id,
         base_weights_sha256=weights_sha256(Path(base_dir)), dataset_uri="devtools://random",

@@ -135,9 +135,13 @@ class RouterAdapter:
                               "relaxed": list(d.relaxed), "router": "serving.router"})
 
 
-def default_router() -> Callable[[RouteRequest], RouteDecision]:
-    """serving.router when it is there, else the baseline rule."""
+def default_router(quality_sla: dict[str, float] | None = None) -> Callable[[RouteRequest], RouteDecision]:
+    """serving.router when it is there (with these per-tier quality floors over its defaults),
+    else the baseline rule."""
     try:
+        mod = _router_module()
+        if mod is not None and quality_sla:
+            return RouterAdapter(mod.Router(quality_sla={**mod.DEFAULT_SLA, **quality_sla}))
         return RouterAdapter()
     except ImportError:
         return baseline_route

@@ -187,7 +187,9 @@ class TrainerService:
             evs = [{"topic": Topics.TRAINED, "key": cid, "record": events.trained_succeeded(command, out, attempt, ts)},
                    {"topic": Topics.REGISTRY, "key": out.adapter_id, "record": events.registry_candidate(command, out, ts)}]
             if out.gate.passed:
-                evs.append({"topic": Topics.PROMOTE, "key": out.adapter_id, "record": events.promote_shadow(command, out, ts)})
+                # one millisecond after the registration: model_registry_current folds a model's
+                # rows by ts, and "candidate" then "shadow" must not tie
+                evs.append({"topic": Topics.PROMOTE, "key": out.adapter_id, "record": events.promote_shadow(command, out, ts + 1)})
             outcome = {"events": evs, "adapter_id": out.adapter_id, "manifest_uri": out.manifest_uri}
             self.ledger.finish(cid, SUCCEEDED, outcome, out.gate.reason, ts)
             queue.put_nowait(events.progress_event(command, "done", ts))

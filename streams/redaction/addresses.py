@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from .spans import ADDRESS, Span
+from .wordtrie import trie_pattern
 
 
 def _json_tolerant(pattern: str) -> str:
@@ -140,44 +141,92 @@ _WINDOW_BEFORE, _WINDOW_AFTER = 80, 160
 _DIGIT = re.compile(r"\d")
 
 
+# The trigger words, found by two scans of the lower-cased text instead of a Python loop over
+# every word: whole words from the three lists (_SET_HIT), and words ending in a Germanic or
+# Nordic street suffix (_END_HIT; the start of such a compound is read from the reversed
+# text). Each hit is then checked against the full word, as the loop did.
+_SET_HIT = re.compile(r"(?<![^\W\d_])" + trie_pattern(_SUFFIX_SET | _EU_PREFIX_SET | _EU_ABBREVIATIONS)
+                      + r"(?![^\W\d_])")
+_END_HIT = re.compile(trie_pattern(_EU_SUFFIX_ENDS) + r"(?![^\W\d_])")
+_LETTERS = re.compile(r"[^\W\d_]*")
+
+
 def find_addresses(text: str) -> list[Span]:
-    """Street-type words are found with a plain word scan; the address patterns then run only
-    in a window around each one (running them over the whole text costs ~1 ms per KB)."""
+    """Street-type words are found first; the address patterns then run only in a window
+    around each one (running them over the whole text costs ~1 ms per KB)."""
     if not any(ch.isdigit() for ch in text):
         return []
     anchored = _anchored(text)
-    n = len(text)
-    words = {w.lower() for w in _WORD.findall(text)}
-    if (_SUFFIX_SET.isdisjoint(words) and _EU_PREFIX_SET.isdisjoint(words)
-            and _EU_ABBREVIATIONS.isdisjoint(words) and not any("\\" in w for w in words)
-            and not any(w.endswith(_EU_SUFFIX_ENDS) for w in words)):
+    us_windows, eu_windows = _trigger_windows(text)
+    if not us_windows and not eu_windows:
         return anchored
-    us_windows, eu_windows = [], []
-    for m in _WORD.finditer(text):
-        word = m.group()
-        if "\\" in word:
-            word = _ESCAPE.sub(lambda e: chr(int(e.group(1), 16)), word)
-        w = word.lower()
-        if w in _SUFFIX_SET and word[0].isupper():          # "Baker Street", not "api key"
-            lo = max(0, m.start() - _WINDOW_BEFORE)
-            if _DIGIT.search(text, lo, m.start()):          # a house number must come before
-                us_windows.append((lo, min(n, m.end() + _WINDOW_AFTER)))
-        if (w in _EU_PREFIX_SET or (w in _EU_ABBREVIATIONS and text[m.end():m.end() + 1] in "./")
-                or (word[0].isupper() and w.endswith(_EU_SUFFIX_ENDS))):
-            # back to the start of a compound ("Hans-Hinrich-Ackermann-Ring"), then 14 more:
-            # French addresses put the number first ("214 bis, avenue ...")
-            lo = m.start()
-            while lo > 0 and m.start() - lo < 60 and not text[lo - 1].isspace():
-                lo -= 1
-            eu_windows.append((max(0, lo - 14), min(n, m.end() + _WINDOW_AFTER)))
     found: set[tuple[int, int]] = set()
     for windows, patterns in ((us_windows, (_NUMBER_FIRST,)),
                               (eu_windows, (_STREET_FIRST, _STREET_NO_NUMBER, _FR_NUMBER_FIRST))):
         for lo, hi in _merge(windows):
+            if not _DIGIT.search(text, lo, hi):
+                continue                        # each of these patterns needs a digit
             for rx in patterns:
                 for m in rx.finditer(text, lo, hi):
                     found.add((m.start(), m.start() + len(m.group().rstrip(" .,;"))))
     return [Span(a, b, ADDRESS) for a, b in sorted(found)] + anchored
+
+
+def _trigger_windows(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """(windows for the number-first patterns, windows for the continental ones)."""
+    low = text.lower()
+    if "\\u" in text or len(low) != len(text):
+        return _trigger_windows_by_word(text)      # JSON escapes inside words, or odd casing
+    n = len(text)
+    us_windows: list[tuple[int, int]] = []
+    eu_windows: list[tuple[int, int]] = []
+    for m in _SET_HIT.finditer(low):
+        a, b = m.span()
+        _add_windows(text, a, b, text[a:b], m.group(), us_windows, eu_windows)
+    rev = None
+    for m in _END_HIT.finditer(low):
+        b = m.end()
+        if rev is None:
+            rev = low[::-1]
+        a = m.start() - _LETTERS.match(rev, n - m.start()).end() + (n - m.start())
+        if text[a].isupper():
+            _add_windows(text, a, b, text[a:b], low[a:b], us_windows, eu_windows)
+    return us_windows, eu_windows
+
+
+def _trigger_windows_by_word(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The same windows, from every word in turn (words may hold \\u escapes here)."""
+    us_windows: list[tuple[int, int]] = []
+    eu_windows: list[tuple[int, int]] = []
+    words = {w.lower() for w in _WORD.findall(text)}
+    if (_SUFFIX_SET.isdisjoint(words) and _EU_PREFIX_SET.isdisjoint(words)
+            and _EU_ABBREVIATIONS.isdisjoint(words) and not any("\\" in w for w in words)
+            and not any(w.endswith(_EU_SUFFIX_ENDS) for w in words)):
+        return us_windows, eu_windows
+    for m in _WORD.finditer(text):
+        word = m.group()
+        if "\\" in word:
+            word = _ESCAPE.sub(lambda e: chr(int(e.group(1), 16)), word)
+        _add_windows(text, m.start(), m.end(), word, word.lower(), us_windows, eu_windows)
+    return us_windows, eu_windows
+
+
+def _add_windows(text: str, start: int, end: int, word: str, w: str,
+                 us_windows: list[tuple[int, int]], eu_windows: list[tuple[int, int]]) -> None:
+    """The windows one word calls for; `w` is the word in lower case."""
+    n = len(text)
+    if w in _SUFFIX_SET and word[0].isupper():          # "Baker Street", not "api key"
+        lo = max(0, start - _WINDOW_BEFORE)
+        if _DIGIT.search(text, lo, start):              # a house number must come before
+            us_windows.append((lo, min(n, end + _WINDOW_AFTER)))
+    if (w in _EU_PREFIX_SET or (w in _EU_ABBREVIATIONS and text[end:end + 1] in "./")
+            or (word[0].isupper() and w.endswith(_EU_SUFFIX_ENDS))):
+        # back to the start of a compound ("Hans-Hinrich-Ackermann-Ring"), then 14 more:
+        # French addresses put the number first ("214 bis, avenue ...")
+        lo = start
+        while lo > 0 and start - lo < 60 and not text[lo - 1].isspace():
+            lo -= 1
+        eu_windows.append((max(0, lo - 14), min(n, end + _WINDOW_AFTER)))
 
 
 def _anchored(text: str) -> list[Span]:

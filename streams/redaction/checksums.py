@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections import Counter
 
 
+_NOT_ASCII_DIGIT = re.compile(r"[^0-9]")
+
+
 def digits_of(text: str) -> str:
-    return "".join(ch for ch in text if "0" <= ch <= "9")
+    return _NOT_ASCII_DIGIT.sub("", text)
 
 
 def luhn_ok(number: str) -> bool:

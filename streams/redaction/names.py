@@ -146,7 +146,7 @@ def context_before(pre: str) -> str:
     """"title", "strong", "weak" or "" for the text just before a candidate name."""
     if "\\" in pre:
         pre = _ESCAPED_BREAK.sub("\n", pre)
-    if _LINE_LEAD.search(pre):
+    if "\n" in pre and _LINE_LEAD.search(pre):          # (the pattern needs a line break)
         return "strong"
     body = pre.rstrip(_CTX_STRIP)
     sep = pre[len(body):]
@@ -287,6 +287,38 @@ def unescape(token: str) -> str:
     return _UNESCAPE.sub(lambda m: chr(int(m.group()[2:], 16)), token)
 
 
+_WORD_CHAR = re.compile(r"\w")
+_WORD_CHAR_OR_ESCAPE = re.compile(r"[\w\\]")
+
+
+def whole_word_occurrences(text: str, values) -> list[tuple[int, int]]:
+    """Non-overlapping (start, end) of the values in `text`, each not inside a word (nor right
+    after a backslash), scanning left to right and taking the longest value at each start:
+    what finditer over a longest-first alternation of them finds, without compiling a new
+    pattern for every text (that compile cost more than the rest of the tagger)."""
+    hits = []
+    n = len(text)
+    for value in values:
+        size = len(value)
+        if not size:
+            continue
+        i = text.find(value)
+        while i >= 0:
+            end = i + size
+            if (i == 0 or not _WORD_CHAR_OR_ESCAPE.match(text, i - 1)) \
+                    and (end == n or not _WORD_CHAR.match(text, end)):
+                hits.append((i, -size))
+            i = text.find(value, i + 1)
+    hits.sort()
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for start, neg_size in hits:
+        if start >= pos:                    # the longest value at this start; then move past it
+            pos = start - neg_size
+            out.append((start, pos))
+    return out
+
+
 _SUFFIXES = (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("ed", "e"), ("es", ""), ("s", ""), ("ly", ""), ("er", ""))
 
 
@@ -326,12 +358,18 @@ class NameTagger:
     def tok(self, start: int, end: int, text: str) -> Tok:
         feats = self._cache.get(text)
         if feats is None:
-            t = self._classify(0, len(text), text)
-            feats = (t.end - t.start, t.text) + tuple(t[3:])
-            if len(self._cache) > 100_000:
-                self._cache.clear()
-            self._cache[text] = feats
-        return Tok(start, start + feats[0], feats[1], *feats[2:])
+            feats = self._features(text)
+        return Tok(start, start + feats[0], *feats[1:])
+
+    def _features(self, text: str) -> tuple:
+        """(length, text, first, last, ambiguous, word, initial, particle) of a token, cached:
+        the Tok fields after its end, with the length in place of the offsets."""
+        t = self._classify(0, len(text), text)
+        feats = (t.end - t.start, t.text) + tuple(t[3:])
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[text] = feats
+        return feats
 
     def _classify(self, start: int, end: int, text: str) -> Tok:
         if len(text) == 2 and text[1] == ".":
@@ -362,17 +400,24 @@ class NameTagger:
     def find(self, text: str) -> list[Span]:
         out: list[Span] = []
         mirrors = _Facts(text)         # e-mail name parts etc., computed on first use
+        cache = self._cache
         for run in _RUN.finditer(text):
             r = run.group()
             if " " not in r:
-                # most runs are one capitalised word ("The", "Error"): decide from the cache
-                t = self.tok(run.start(), run.end(), r)
-                if t.particle or t.initial:
+                # most runs are one capitalised word ("The", "Error"): decide from the cached
+                # features, building a Tok only for the few that may be names
+                feats = cache.get(r) or self._features(r)
+                if feats[6] or feats[7]:                  # initial, particle
                     continue
-                if t.word:
-                    if text[t.end:t.end + 1] in _AFTER_GREETED and self._greeted_word(text, t):   # "Dear August,"
-                        out.append(Span(t.start, t.end, PERSON))
+                start = run.start()
+                end = start + feats[0]
+                if feats[5]:                              # a word
+                    if text[end:end + 1] in _AFTER_GREETED:
+                        t = Tok(start, end, *feats[1:])
+                        if self._greeted_word(text, t):   # "Dear August,"
+                            out.append(Span(t.start, t.end, PERSON))
                     continue
+                t = Tok(start, end, *feats[1:])
                 if self._accept(text, [t], "", mirrors):
                     out.append(Span(t.start, t.end, PERSON))
                 continue
@@ -411,13 +456,11 @@ class NameTagger:
             if len(words) >= 2:
                 parts.add(value)
                 parts.update(w for w in words if len(w) >= 3 and w[0].isupper() and w.lower() not in _STOP
-                             and not self.tok(0, len(w), w).word)
+                             and not (self._cache.get(w) or self._features(w))[5])   # not a word
         if not parts:
             return []
         # longest first, so a full name is one span rather than two adjacent ones
-        rx = re.compile(r"(?<![\w\\])(?:" + "|".join(re.escape(p) for p in sorted(parts, key=len, reverse=True))
-                        + r")(?!\w)")
-        return [Span(m.start(), m.end(), PERSON) for m in rx.finditer(text)]
+        return [Span(a, b, PERSON) for a, b in whole_word_occurrences(text, parts)]
 
     def _from_run(self, text: str, start: int, run: str, mirrors: "_Facts | None" = None) -> list[Span]:
         toks = [self.tok(start + t.start(), start + t.end(), t.group()) for t in _TOKEN.finditer(run)]
@@ -615,8 +658,11 @@ class NameTagger:
                 pos = end + 1
         return out
 
+    # The greeting starts a word (\b before it): checked after its first letter, so the
+    # engine skips to the letters h, d, t, m, i fast.
     _GREETING_LOW = re.compile(
-        r"\b(?:hi|hello|hey|dear|thanks|thank you|my name is|i am|i'm|this is)[ ,]+"
+        r"(?:h(?<!\w.)(?:i|ello|ey)|d(?<!\w.)ear|t(?<!\w.)(?:hanks|hank you|his is)|m(?<!\w.)y name is"
+        r"|i(?<!\w.)(?: am|'m))[ ,]+"
         r"([a-z][a-z'-]+)(?:[ ]([a-z][a-z'-]+))?\b")
 
     def _lowercase_greetings(self, text: str) -> list[Span]:

@@ -39,15 +39,20 @@ def substring_windows(text: str, needles: tuple[str, ...], before: int, after: i
     return merge_windows(wins)
 
 
-# Every digit-bearing entity lies inside a run of digits and separators. One cheap scan finds
-# those runs (the pattern starts with \d, so the regex engine skips other text fast) and the
-# specific patterns then run only inside them: ~5x faster than scanning the text with each.
-_NUM_REGION = re.compile(r"\d[\d .()\-/+x#]*")
+# Every digit-bearing entity lies inside a run of digits and separators (_NUM_REGION). One
+# cheap scan finds those runs (the pattern starts with \d, so the regex engine skips other
+# text fast) and the specific patterns then run only inside them: ~5x faster than scanning
+# the text with each.
+_NUM_REGION = r"\d[\d .()\-/+x#]*"
+# The window of a run reaches 4 characters before it and 3 after, and windows closer than 32
+# characters are merged: runs at most 39 non-digits apart share one window. _NUM_CHAIN finds
+# each such chain of runs in one match, so the windows come out already merged.
+_NUM_CHAIN = re.compile(_NUM_REGION + r"(?:\D{1,39}" + _NUM_REGION + r")*")
 
 
 def numeric_windows(text: str) -> list[tuple[int, int]]:
     n = len(text)
-    return merge_windows([(max(0, m.start() - 4), min(n, m.end() + 3)) for m in _NUM_REGION.finditer(text)], gap=32)
+    return [(max(0, m.start() - 4), min(n, m.end() + 3)) for m in _NUM_CHAIN.finditer(text)]
 
 
 def _in_windows(rx: re.Pattern, text: str, windows: list[tuple[int, int]]):
@@ -60,11 +65,34 @@ _EMAIL = re.compile(
     r"[A-Za-z]{2,24}(?![\w-])")
 
 
+# What a local part is made of (word characters, ' + - . and \\u escapes): read backwards
+# from an "@" over these to where an address holding that "@" can start at the earliest.
+_LOCAL_CHARS = re.compile(r"[\w'+.\\-]*")
+
+
 def find_emails(text: str) -> list[Span]:
     if "@" not in text and "%40" not in text:
         return []
-    windows = substring_windows(text, ("@", "%40"), 64, 256)
-    return [Span(m.start(), m.end(), EMAIL) for m in _in_windows(_EMAIL, text, windows)]
+    out = []
+    n = len(text)
+    rev = text[::-1]
+    for lo, hi in substring_windows(text, ("@", "%40"), 64, 256):
+        # finditer over the window, but each search starts where the local part before the
+        # next "@" (or "%40") starts, and stops when none is left: every match holds one and
+        # none can start before that run, so the text skipped cannot match.
+        pos = lo
+        while True:
+            at, pct = text.find("@", pos, hi), text.find("%40", pos, hi)
+            needle = at if pct < 0 else pct if at < 0 else min(at, pct)
+            if needle < 0:
+                break
+            start = needle - (_LOCAL_CHARS.match(rev, n - needle).end() - (n - needle))
+            m = _EMAIL.search(text, max(pos, start), hi)
+            if m is None:
+                break
+            out.append(Span(m.start(), m.end(), EMAIL))
+            pos = m.end()
+    return out
 
 
 # ---- payment cards -----------------------------------------------------------------------
@@ -156,15 +184,14 @@ def _ipv6_plausible(value: str) -> bool:
     return (len(groups) >= 4 or (len(groups) >= 2 and any(len(g) >= 3 for g in groups)))
 
 
+# A colon with the next colon at most 10 characters on (group 1 runs up to that one).
+_COLON_PAIR = re.compile(r":(?=([^:]{0,9}):)")
+
+
 def _colon_windows(text: str) -> list[tuple[int, int]]:
     """Windows around clusters of 2+ colons within 10 characters (where an IPv6 can be)."""
-    n, wins, i = len(text), [], text.find(":")
-    while i >= 0:
-        j = text.find(":", i + 1, i + 11)
-        if j >= 0:
-            wins.append((max(0, i - 40), min(n, j + 45)))
-        i = text.find(":", i + 1)
-    return merge_windows(wins)
+    n = len(text)
+    return merge_windows([(max(0, m.start() - 40), min(n, m.end(1) + 45)) for m in _COLON_PAIR.finditer(text)])
 
 
 def find_ips(text: str, windows: list[tuple[int, int]] | None = None) -> list[Span]:
@@ -200,6 +227,9 @@ _CSV_CELL = re.compile(r"(?:^|[,\t;|])$")
 _CSV_PHONE_HEADER = re.compile(r"(?im)^[^\n]*[,\t;|][^\n]*(?:phone|tel|mobile|cell)[^\n]*$")
 _DATE_LIKE = re.compile(r"^(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})(?:$|\D)")
 _EXT = re.compile(r"\s?(?:x|ext\.?|extension|#)\s?\d{1,6}$")
+_GROUPS = re.compile(r"\d+")
+_DOT_SPACE = re.compile(r"\d\.\s|\s\.\d")
+_SEPARATORS = re.compile(r"[.\-/ ]")
 
 
 def _phone_ok(value: str, has_context) -> bool:
@@ -212,9 +242,9 @@ def _phone_ok(value: str, has_context) -> bool:
         return False
     if not plus and _DATE_LIKE.match(core):        # "+61-2-7557-9017" is never a date
         return False
-    groups = re.findall(r"\d+", core)
-    if "." in core and len(groups) >= 4 and not plus and "(" not in core and not re.search(r"\d\.\s|\s\.\d", core) \
-            and all(sep == "." for sep in re.findall(r"[.\-/ ]", core)):
+    groups = _GROUPS.findall(core)
+    if "." in core and len(groups) >= 4 and not plus and "(" not in core and not _DOT_SPACE.search(core) \
+            and all(sep == "." for sep in _SEPARATORS.findall(core)):
         return False           # dotted quads and browser builds (120.0.6099.109) are versions
     return _phone_shape_ok(core, d, groups, plus) or has_context()
 
@@ -231,7 +261,7 @@ def _phone_shape_ok(core: str, d: str, groups: list[str], plus: bool) -> bool:
         return False           # the shape of a US SSN, not of any phone numbering plan
     if all(len(g) == 4 for g in groups) and len(groups) >= 3:
         return False           # 4-4-4 groups: a card-like or order number
-    if len(set(re.findall(r"[.\-/ ]", core))) > 2:
+    if len(set(_SEPARATORS.findall(core))) > 2:
         return False
     if "." in core and len(groups) >= 4 and all(len(g) <= 3 for g in groups):
         return False           # dotted quads: versions and addresses, not phones

@@ -12,6 +12,7 @@ import re
 from .checksums import looks_random
 from .lexicon import load
 from .patterns import merge_windows, substring_windows
+from .wordtrie import occurrences, occurrences_pattern
 from .spans import SECRET, Span
 
 _TOKEN_PATTERNS = [
@@ -43,6 +44,7 @@ _TOKEN_HINTS = ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "AIPA", "ABIA", 
                 "APKA", "sk-", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xox",
                 "_live_", "_test_", "whsec_", "AIza", "GOCSPX-", "ya29.", "hf_", "npm_", "pypi-", "SG.",
                 "SK", "dop_v1_", "shp", ":AA", "/B")
+_HINT_SCAN = occurrences_pattern(_TOKEN_HINTS)        # every occurrence of every hint, one scan
 
 _PEM = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
                   r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
@@ -59,6 +61,11 @@ _SECRET_WORDS = r"(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|apikey
 # "the password is hunter2". Found by locating the secret word first (cheap), then reading
 # the identifier around it and the value after it.
 _WORD_HIT = re.compile(r"(?i)pass|pwd|secret|token|key|auth|credential|bearer|session|cookie|sig")
+# The same words in the lower-cased text: without (?i) the engine skips to their first letters
+# fast. Case-insensitive matching also equates ı and İ with i and ſ with s, which lower() does
+# not: a text holding one of those takes the (?i) pattern.
+_WORD_HIT_LOW = re.compile(r"pass|pwd|secret|token|key|auth|credential|bearer|session|cookie|sig")
+_ODD_CASE = re.compile("[\u0130\u0131\u017f]")
 _KEY_END = re.compile(r"(?i)" + _SECRET_WORDS + r"$")
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _AFTER_KEY = re.compile(
@@ -67,12 +74,18 @@ _AFTER_KEY = re.compile(
     r"(?:\\?[\"'])?(?P<value>[^\s\"',;}{\\<>)\]]{3,300})", re.I)
 
 
-def _key_values(text: str):
-    """(key, value start, value, separator kind, has --flag) for each key=value-like pair."""
+def _key_values(text: str, low: str | None = None):
+    """(key, value start, value, separator kind, has --flag) for each key=value-like pair.
+    `low`: text.lower(), when the caller has it."""
     pos = 0
     n = len(text)
+    low = text.lower() if low is None else low
+    if len(low) == len(text) and not _ODD_CASE.search(text):
+        hits, scanned = _WORD_HIT_LOW, low
+    else:
+        hits, scanned = _WORD_HIT, text
     while True:
-        m = _WORD_HIT.search(text, pos)
+        m = hits.search(scanned, pos)
         if m is None:
             return
         a, b = m.start(), m.end()
@@ -143,10 +156,13 @@ def secret_value_ok(key: str, value: str) -> bool:
 
 def find_secrets(text: str) -> list[Span]:
     out: list[Span] = []
-    # Each pattern runs only near a literal it cannot match without (found by str.find).
+    # Each pattern runs only near a literal it cannot match without (the provider hints found
+    # by one scan, the others by str.find).
     # Tokens start at (or, for Telegram and Slack webhook paths, shortly before) their hint;
     # JWTs can be long.
-    windows = substring_windows(text, _TOKEN_HINTS, 24, 300) + substring_windows(text, ("eyJ",), 2, 8000)
+    n = len(text)
+    windows = [(max(0, a - 24), min(n, b + 300)) for a, b in occurrences(_HINT_SCAN, text)] \
+        + substring_windows(text, ("eyJ",), 2, 8000)
     for lo, hi in merge_windows(windows):
         out += [Span(m.start(), m.end(), SECRET) for m in _TOKENS.finditer(text, lo, hi)]
     if "PRIVATE KEY" in text:
@@ -165,7 +181,7 @@ def find_secrets(text: str) -> list[Span]:
             out += [Span(m.start(1), m.end(1), SECRET) for m in _AUTH_HEADER.finditer(text, lo, hi)]
         for lo, hi in substring_windows(low, ("bearer",), 2, 600):
             out += [Span(m.start(1), m.end(1), SECRET) for m in _BEARER.finditer(text, lo, hi)]
-        for key, start, value, kind, flag in _key_values(text):
+        for key, start, value, kind, flag in _key_values(text, low):
             value = value.rstrip(".")
             if "=" in value.rstrip("="):
                 continue                                   # "Cookie: session=...": the inner pair counts

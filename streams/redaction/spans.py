@@ -1,6 +1,7 @@
 """Entity types, detected spans and the rule that settles overlaps."""
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import NamedTuple
 
 EMAIL = "EMAIL"
@@ -33,8 +34,14 @@ def resolve(candidates: list[Span]) -> list[Span]:
         return list(candidates)
     ordered = sorted(candidates, key=lambda s: (-PRIORITY[s.type], s.start - s.end, s.start))
     kept: list[Span] = []
+    taken: list[tuple[int, int]] = []       # (start, end) of kept, sorted
     for s in ordered:
-        if all(s.end <= k.start or s.start >= k.end for k in kept):
-            kept.append(s)
+        # Kept spans do not overlap, so sorted by start their ends rise too: the last one that
+        # starts before s ends is the only one that can reach into s.
+        i = bisect_left(taken, (s.end,))
+        if i and taken[i - 1][1] > s.start:
+            continue
+        taken.insert(i, (s.start, s.end))
+        kept.append(s)
     kept.sort()
     return kept

@@ -123,3 +123,33 @@ def test_remote_uri_is_fetched_into_cache(registry, world):
     res = registry.load_sync("ad-1", "memory:///store/ad-1/manifest.json")
     assert not res.already_loaded
     registry.generate_sync("ad-1", "hi", 4)
+
+
+def test_an_adapter_with_decoding_json_decodes_copy_constrained(world, tmp_path):
+    import json
+
+    base, _, root = world
+    signer = manifests.hmac_signer(KEY)
+    # B = 0: the adapter answers as the base does, {"device":"lights","room":"kitchen","state":"on"};
+    # its decoding.json says a room is one of a closed set, and a device is copied from the request
+    decoding = {"mode": "copy", "fields": {
+        "$.room": {"copied": False, "values": ["garage", "attic"]},
+        "$.device": {"copied": True, "values": ["lights"], "constants": []}}}
+    plain = build_signed_adapter(base, tmp_path / "plain", "plain", signer, random_weights=False)
+    copy = build_signed_adapter(base, tmp_path / "copy", "copy", signer, random_weights=False,
+                                extra_files={"decoding.json": json.dumps(decoding)})
+    reg = AdapterRegistry(base, manifests.VerifyKeys(hmac_key=KEY), cache_dir=root / "cache2")
+    reg.start_sync()
+    try:
+        reg.load_sync("plain", str(plain))
+        reg.load_sync("copy", str(copy))
+        free = json.loads(reg.generate_sync("plain", "turn on the lights in the kitchen", 48).content)
+        constrained = json.loads(reg.generate_sync("copy", "turn on the lights in the kitchen", 48).content)
+        assert free["room"] == "kitchen"
+        assert constrained["room"] in ("garage", "attic") and constrained["device"] == "lights"
+        # decoding.json is part of what is signed: editing it is tampering
+        (tmp_path / "copy" / "decoding.json").write_text(json.dumps({"mode": "free"}))
+        with pytest.raises(AdapterRefused):
+            reg.verify("copy", str(copy))
+    finally:
+        reg.stop()

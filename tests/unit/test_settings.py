@@ -58,3 +58,12 @@ def test_operations_doc_lists_every_setting():
     text = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
     missing = [name for name, _, _ in ENV_DOC if f"`{name}`" not in text]
     assert not missing, f"docs/operations.md lacks {missing}"
+
+
+def test_router_quality_sla_is_parsed_and_checked(tmp_path):
+    s = Settings.from_env({"DISTILLERY_HOME": str(tmp_path), "DISTILLERY_ROUTER_QUALITY_SLA": "standard=0.7, free=0.5"})
+    assert s.router_quality_sla == {"standard": 0.7, "free": 0.5}
+    assert Settings.from_env({"DISTILLERY_HOME": str(tmp_path)}).router_quality_sla == {}
+    for bad in ("standard", "standard=1.5", "=0.5", "standard=high"):
+        with pytest.raises(SettingsError, match="tier=value"):
+            Settings.from_env({"DISTILLERY_HOME": str(tmp_path), "DISTILLERY_ROUTER_QUALITY_SLA": bad})

@@ -132,4 +132,10 @@ def test_run_job_produces_a_signed_evaluated_adapter(tmp_path):
         for metric in ("exact_match", "field_f1", "json_valid", "format_valid", "latency_ms"):
             assert 0 <= manifest["metrics"][f"{side}_{metric}"] <= (1 if metric != "latency_ms" else 1e6)
     assert out.gate.passed is False and "too little gain" in out.gate.reason  # 3 steps cannot gain 0.5
+    # both decodings were scored; copy decoding is kept (decoding.json, signed) only if no worse
+    m = manifest["metrics"]
+    copy_kept = (adapter_dir / "decoding.json").exists()
+    assert copy_kept == (m["adapter_copy_decoding_exact_match"] >= m["adapter_free_decoding_exact_match"])
+    assert m["adapter_copy_decoding"] == float(copy_kept)
+    assert ("decoding.json" in manifest["files"]) == copy_kept
     assert torch.get_num_threads() >= 1
