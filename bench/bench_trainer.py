@@ -34,7 +34,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-FULL = dict(family="dns", n_train=4800, n_eval=200, demo_events=360, demo_families=("dns", "user_admin", "file_share"),
+FULL = dict(family="dns", n_train=4800, n_eval=200, demo_events=560, demo_families=("dns", "user_admin", "file_share"),
             max_steps=0)
 # A smoke test of every code path: few steps, so its exact match means nothing.
 QUICK = dict(family="user_admin", n_train=400, n_eval=40, demo_events=200, demo_families=("file_share",), max_steps=40)
@@ -77,6 +77,7 @@ def _full_ft_tokens_per_s(examples: list, batch_size: int, steps: int) -> float:
 def _train_and_score(train: list, held: list, request: Any, label: str) -> dict[str, Any]:
     from trainers.base_models import count_params
     from trainers.config import resolve
+    from trainers.copy_decoding import CopyVocabulary
     from trainers.evaluate import evaluate_adapter_and_base
     from trainers.fixture import TINY_BASE_DIR
     from trainers.lora import train_adapter
@@ -94,16 +95,21 @@ def _train_and_score(train: list, held: list, request: Any, label: str) -> dict[
                                 report_every=max(1, steps // 4))
         train_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        scores = evaluate_adapter_and_base(trained.model, trained.tokenizer, held, batch_size=32)
+        # as the trainer service does: both decodings scored, copy decoding kept if no worse
+        vocabulary = CopyVocabulary.from_examples((e.prompt, e.response) for e in train)
+        scores = evaluate_adapter_and_base(trained.model, trained.tokenizer, held, batch_size=32,
+                                           vocabulary=vocabulary if vocabulary.known else None)
         eval_s = time.perf_counter() - t1
     return {"cfg": cfg, "trained": trained, "scores": scores, "train_seconds": train_s, "eval_seconds": eval_s}
 
 
 def _print_scores(scores: dict, n_held: int, eval_s: float) -> None:
-    print(f"  held-out ({n_held} examples, greedy, eval {eval_s:.1f}s):")
-    for name in ("adapter", "base"):
+    print(f"  held-out ({n_held} examples, greedy, eval {eval_s:.1f}s; the adapter row is the better decoding):")
+    for name in ("adapter", "adapter_free_decoding", "adapter_copy_decoding", "base"):
+        if name not in scores:
+            continue
         m = scores[name]
-        print(f"    {name:8s} exact match {m['exact_match']:.3f}  field F1 {m['field_f1']:.3f}  "
+        print(f"    {name:22s} exact match {m['exact_match']:.3f}  field F1 {m['field_f1']:.3f}  "
               f"format valid {m['format_valid']:.3f}  json valid {m['json_valid']:.3f}  latency {m['latency_ms']:.1f} ms/example")
 
 

@@ -424,6 +424,15 @@ class Demo:
         if costs.get(False):
             print(f"\ncost per call: frontier LLM ${costs[False][1]:.6f} ({costs[False][0]} calls)"
                   + (f", specialists ${costs[True][1]:.6f} ({costs[True][0]} calls)" if costs.get(True) else ""))
+        # before and after, on the clusters a specialist served: the same kind of call, two prices
+        for cid, llm_n, llm_cost, sp_n, sp_cost in q(
+                "SELECT cluster_id, countIf(NOT startsWith(model, 'distillery/')), avgIf(cost_usd, NOT startsWith(model, 'distillery/')), "
+                "countIf(startsWith(model, 'distillery/')), avgIf(cost_usd, startsWith(model, 'distillery/')) FROM observations "
+                "WHERE parent_event_id IS NULL AND cluster_id IN (SELECT cluster_id FROM observations WHERE startsWith(model, 'distillery/')) "
+                "GROUP BY cluster_id ORDER BY cluster_id"):
+            if sp_n and llm_n and llm_cost:
+                print(f"cluster {cid}: ${llm_cost:.6f} per call on the LLM ({llm_n} calls) -> ${sp_cost:.6f} on its specialist "
+                      f"({sp_n} calls), {1 - sp_cost / llm_cost:.0%} less")
         try:
             rf = q("SELECT * FROM replaceable_fraction(min_examples=120, min_calls_per_day=100, min_regret_pct=20, specialist_cost_per_1k=0.0001)")
             cols = [c for c in self._ch.query("DESCRIBE (SELECT * FROM replaceable_fraction(min_examples=120, min_calls_per_day=100, min_regret_pct=20, specialist_cost_per_1k=0.0001))").result_rows]
