@@ -54,7 +54,7 @@ JSON_FAMILIES = ("dns", "user_admin", "file_share")
 # instantly would make any specialist look slow). Halved so the demo fits its 10 minutes; the
 # specialist answers on a CPU core it shares with training, so this is still a hard bar.
 UPSTREAM_LATENCY_SCALE = 0.5
-CLIENT_CONCURRENCY = 16
+CLIENT_CONCURRENCY = 32
 
 
 @dataclass
@@ -430,7 +430,7 @@ class Demo:
                 "countIf(startsWith(model, 'distillery/')), avgIf(cost_usd, startsWith(model, 'distillery/')) FROM observations "
                 "WHERE parent_event_id IS NULL AND cluster_id IN (SELECT cluster_id FROM observations WHERE startsWith(model, 'distillery/')) "
                 "GROUP BY cluster_id ORDER BY cluster_id"):
-            if sp_n and llm_n and llm_cost:
+            if sp_n >= 10 and llm_n and llm_cost:   # not a stray request the worker clustered elsewhere
                 print(f"cluster {cid}: ${llm_cost:.6f} per call on the LLM ({llm_n} calls) -> ${sp_cost:.6f} on its specialist "
                       f"({sp_n} calls), {1 - sp_cost / llm_cost:.0%} less")
         try:
