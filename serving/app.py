@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -93,7 +94,8 @@ class ServingService:
         self.settings = settings
         self.bus = bus
         self._redactor = Redactor(ner=_setting(settings, "redaction_ner", True), mode=_setting(settings, "redaction_mode", "placeholder"))
-        self._masks: dict[str, tuple[str, dict[str, str]]] = {}
+        self._masks: dict[str, tuple[str, dict[str, str]]] = {}   # prompt -> masked(prompt), a small FIFO
+        self._masks_lock = threading.Lock()
         self.registry = registry
         self.upstream = upstream
         self.upstream_model = upstream_model or _setting(settings, "upstream_model", "gpt-4o")
@@ -166,12 +168,14 @@ class ServingService:
         and replacement -> original. Clusters were learnt, and specialists trained, on redacted
         traffic: both see a request in that form, and a specialist's answer gets the caller's
         values back (streams.redaction.restore)."""
-        hit = self._masks.get(prompt)
+        with self._masks_lock:   # the cluster thread and the event loop both ask
+            hit = self._masks.get(prompt)
         if hit is None:
             hit = self._redactor.pseudonymise(prompt)
-            if len(self._masks) >= 1024:
-                self._masks.pop(next(iter(self._masks)))
-            self._masks[prompt] = hit
+            with self._masks_lock:
+                if len(self._masks) >= 1024:
+                    self._masks.pop(next(iter(self._masks)))
+                self._masks[prompt] = hit
         return hit
 
     async def assign_cluster(self, prompt: str) -> int | None:
