@@ -319,23 +319,30 @@ def _promotion_thresholds(env: Mapping[str, str]) -> str | None:
     return spec
 
 
-def _quality_sla(env: Mapping[str, str]) -> dict[str, float]:
-    """DISTILLERY_ROUTER_QUALITY_SLA='free=0.85,standard=0.92,enterprise=0.97' (any subset)."""
-    spec = _env("DISTILLERY_ROUTER_QUALITY_SLA", None, env)
+def fraction_map(setting: str, spec: str | None, problem: str, skip: tuple[str, ...] = ()) -> dict[str, float]:
+    """'name=value,name=value' with every value in [0, 1] -> {name: value}. Empty parts and
+    parts in `skip` (lower-cased) are ignored; a bad part raises SettingsError
+    '<setting>: <part> <problem>'."""
     out: dict[str, float] = {}
     for part in (spec or "").split(","):
-        if not part.strip():
+        part = part.strip()
+        if not part or part.lower() in skip:
             continue
-        tier, sep, value = part.partition("=")
+        name, sep, value = part.rpartition("=")
         try:
-            floor = float(value)
+            fraction = float(value)
         except ValueError:
-            floor = -1.0
-        if not sep or not tier.strip() or not 0.0 <= floor <= 1.0:
-            raise SettingsError(f"DISTILLERY_ROUTER_QUALITY_SLA: {part.strip()!r} must be tier=value with a value "
-                                "between 0 and 1, e.g. free=0.85,standard=0.92,enterprise=0.97")
-        out[tier.strip()] = floor
+            fraction = -1.0
+        if not sep or not name.strip() or not 0.0 <= fraction <= 1.0:
+            raise SettingsError(f"{setting}: {part!r} {problem}")
+        out[name.strip()] = fraction
     return out
+
+
+def _quality_sla(env: Mapping[str, str]) -> dict[str, float]:
+    """DISTILLERY_ROUTER_QUALITY_SLA='free=0.85,standard=0.92,enterprise=0.97' (any subset)."""
+    return fraction_map("DISTILLERY_ROUTER_QUALITY_SLA", _env("DISTILLERY_ROUTER_QUALITY_SLA", None, env),
+                        "must be tier=value with a value between 0 and 1, e.g. free=0.85,standard=0.92,enterprise=0.97")
 
 
 def _check_bootstrap(value: str) -> None:

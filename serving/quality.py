@@ -122,20 +122,10 @@ class FaultInjector:
     def parse(cls, spec: str | None) -> "FaultInjector":
         if spec is None or not spec.strip() or spec.strip().lower() in ("off", "0", "false", "no"):
             return cls()
-        rates: dict[str, float] = {}
-        for part in spec.split(","):
-            part = part.strip()
-            if not part or part.lower() in ("on", "1", "true", "yes"):
-                continue
-            name, sep, value = part.rpartition("=")
-            try:
-                rate = float(value)
-            except ValueError:
-                rate = -1.0
-            if not sep or not name or not 0.0 <= rate <= 1.0:
-                from distillery.settings import SettingsError
-                raise SettingsError(f"DISTILLERY_SERVE_FAULTS: {part!r} is not adapter_id=rate with rate in [0, 1] (or 'on')")
-            rates[name.strip()] = rate
+        from distillery.settings import fraction_map
+
+        rates = fraction_map("DISTILLERY_SERVE_FAULTS", spec, "is not adapter_id=rate with rate in [0, 1] (or 'on')",
+                             skip=("on", "1", "true", "yes"))
         return cls(rates, enabled=True)
 
     def set_rate(self, adapter_id: str, rate: float) -> None:

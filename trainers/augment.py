@@ -25,12 +25,12 @@ import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from schemas.scoring import parse_json
+from trainers.copy_decoding import WORD_CHARS, occurs, string_leaves
 from trainers.dataset import Example
 
-_WORD = r"A-Za-z0-9_\-"
 _PLACEHOLDER = re.compile(r"^<[A-Z_]+_\d+>$")
 
 
@@ -42,26 +42,11 @@ class AugmentPolicy:
     min_field_count: int = 8        # ... and it was seen often enough to judge that
 
 
-def _string_leaves(value: Any, path: str = "$") -> Iterator[tuple[str, str]]:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _string_leaves(v, f"{path}.{k}")
-    elif isinstance(value, list):
-        for v in value:                  # list items share one field: "[]", not their index
-            yield from _string_leaves(v, f"{path}[]")
-    elif isinstance(value, str):
-        yield path, value
-
-
 def shape(value: str) -> tuple:
     """Values of one shape can stand in for each other without looking out of place."""
     if _PLACEHOLDER.match(value):
         return ("placeholder",)
     return ("." in value, "/" in value, " " in value, "@" in value, "=" in value, value[:1].isdigit())
-
-
-def _occurs(value: str, text: str) -> bool:
-    return re.search(rf"(?<![{_WORD}]){re.escape(value)}(?![{_WORD}])", text) is not None
 
 
 def _replace(value: Any, pattern: re.Pattern, mapping: dict[str, str]) -> Any:
@@ -79,8 +64,8 @@ def swappable_fields(pairs: Sequence[tuple[str, Any]], policy: AugmentPolicy) ->
     pairs that qualify: one field may hold an enum-like placeholder and free host names."""
     seen: dict[tuple[str, tuple], list[str]] = defaultdict(list)
     for prompt, answer in pairs:
-        for path, value in _string_leaves(answer):
-            if value.strip() and _occurs(value, prompt):
+        for path, value in string_leaves(answer):
+            if value.strip() and occurs(value, prompt):
                 seen[(path, shape(value))].append(value)
     out: dict[str, dict[tuple, list[str]]] = defaultdict(dict)
     for (path, kind), values in seen.items():
@@ -108,9 +93,9 @@ def augment(train: Sequence[Example], *, seed: int = 0, policy: AugmentPolicy = 
         if not isinstance(answer, (dict, list)):
             continue
         slots = {}
-        for path, value in _string_leaves(answer):
+        for path, value in string_leaves(answer):
             pool = fields.get(path, {}).get(shape(value))
-            if pool and value not in slots and _occurs(value, ex.prompt):
+            if pool and value not in slots and occurs(value, ex.prompt):
                 slots[value] = pool
         if not slots:
             continue
@@ -124,7 +109,7 @@ def augment(train: Sequence[Example], *, seed: int = 0, policy: AugmentPolicy = 
                     mapping[value] = rng.choice(choices)
             if not mapping:
                 break
-            pattern = re.compile(rf"(?<![{_WORD}])(?:{'|'.join(re.escape(v) for v in sorted(mapping, key=len, reverse=True))})(?![{_WORD}])")
+            pattern = re.compile(rf"(?<![{WORD_CHARS}])(?:{'|'.join(re.escape(v) for v in sorted(mapping, key=len, reverse=True))})(?![{WORD_CHARS}])")
             prompt = pattern.sub(lambda m: mapping[m.group(0)], ex.prompt)
             response = json.dumps(_replace(answer, pattern, mapping), ensure_ascii=False, separators=(",", ":"))
             if (prompt, response) in known:

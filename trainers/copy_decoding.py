@@ -32,7 +32,7 @@ from schemas.scoring import parse_json
 
 DECODING_FILE = "decoding.json"
 MODE_COPY, MODE_FREE = "copy", "free"
-_WORD = r"A-Za-z0-9_\-"
+WORD_CHARS = r"A-Za-z0-9_\-"   # a value copied as a whole token has none of these beside it
 
 
 def scan_values(text: str) -> tuple[list[tuple[str, str]], tuple[str, str] | None]:
@@ -81,24 +81,24 @@ def scan_values(text: str) -> tuple[list[tuple[str, str]], tuple[str, str] | Non
     return closed, ((path(), "".join(buf)) if in_str and not is_key else None)
 
 
-def _leaves(value: Any, path: str = "$") -> Iterable[tuple[str, str]]:
+def string_leaves(value: Any, path: str = "$") -> Iterable[tuple[str, str]]:
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _leaves(v, f"{path}.{k}")
+            yield from string_leaves(v, f"{path}.{k}")
     elif isinstance(value, list):
         for v in value:
-            yield from _leaves(v, f"{path}[]")
+            yield from string_leaves(v, f"{path}[]")
     elif isinstance(value, str):
         yield path, value
 
 
 def _left(dot_ok: bool) -> str:
     # not inside a word; and, unless the field allows it, not the tail of a dotted name
-    return rf"(?<![{_WORD}])" + ("" if dot_ok else rf"(?<![{_WORD}]\.)")
+    return rf"(?<![{WORD_CHARS}])" + ("" if dot_ok else rf"(?<![{WORD_CHARS}]\.)")
 
 
 def _right(dot_ok: bool) -> str:
-    return rf"(?![{_WORD}])" + ("" if dot_ok else rf"(?!\.[{_WORD}])")
+    return rf"(?![{WORD_CHARS}])" + ("" if dot_ok else rf"(?!\.[{WORD_CHARS}])")
 
 
 def occurs(value: str, text: str, dot_left: bool = True, dot_right: bool = True) -> bool:
@@ -113,8 +113,8 @@ def _dotted(value: str, text: str) -> tuple[bool, bool]:
     m = re.search(_left(True) + re.escape(value) + _right(True), text)
     if m is None:
         return False, False
-    left = m.start() >= 2 and text[m.start() - 1] == "." and re.match(rf"[{_WORD}]", text[m.start() - 2]) is not None
-    right = m.end() + 1 < len(text) and text[m.end()] == "." and re.match(rf"[{_WORD}]", text[m.end() + 1]) is not None
+    left = m.start() >= 2 and text[m.start() - 1] == "." and re.match(rf"[{WORD_CHARS}]", text[m.start() - 2]) is not None
+    right = m.end() + 1 < len(text) and text[m.end()] == "." and re.match(rf"[{WORD_CHARS}]", text[m.end() + 1]) is not None
     return left, right
 
 
@@ -194,7 +194,7 @@ class CopyVocabulary:
             answer = parse_json(text)
             if not isinstance(answer, (dict, list)):
                 continue
-            for path, value in _leaves(answer):
+            for path, value in string_leaves(answer):
                 st = stats.setdefault(path, {"values": set(), "constants": Counter(), "in": 0, "n": 0, "l": False, "r": False})
                 st["values"].add(value)
                 st["n"] += 1
