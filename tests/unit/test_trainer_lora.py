@@ -100,6 +100,39 @@ def test_lr_scales_give_a_parameter_group_its_own_learning_rate():
     assert all(not torch.equal(b, p) for b, p in zip(before, probe.parameters()))
 
 
+def test_answer_loss_equals_the_models_own_loss_and_gradients():
+    """The loop applies the output head at answer positions only; that must change nothing
+    but the cost: same loss, same gradients as the model's full forward."""
+    from trainers.lora import attach_lora, load_base, load_tokenizer
+    from trainers.loop import _plain_parts, answer_loss
+    from trainers.prompting import collate
+
+    tok = load_tokenizer(TINY_BASE_DIR)
+    cfg = resolve(TrainRequest(method="lora", dropout=0.0), count_params(TINY_BASE_DIR), cuda=False)
+    torch.manual_seed(0)
+    model = attach_lora(load_base(TINY_BASE_DIR, "lora"), cfg)
+    assert _plain_parts(model) is not None  # the shipped base takes the fast path
+    for p in model.parameters():
+        if p.requires_grad:
+            p.data.add_(0.01 * torch.randn_like(p))  # LoRA B starts at zero: give it gradients to compare
+    pairs = toy_task(6, 3)
+    batch = collate([encode_pair(tok, p, r, max_len=96) for p, r in pairs], tok.pad_token_id)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+
+    def grads(loss):
+        loss.backward()
+        out = [p.grad.detach().clone() for p in trainable]
+        model.zero_grad(set_to_none=True)
+        return out
+
+    own = model(**batch).loss
+    g_own = grads(own)
+    fast = answer_loss(model, batch)
+    g_fast = grads(fast)
+    assert torch.allclose(own, fast, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(g_own, g_fast))
+
+
 def test_qlora_code_path_runs_on_cpu(tmp_path):
     pytest.importorskip("bitsandbytes")
     train = [Example(p, r, "train", {}) for p, r in toy_task(8, 2)]
