@@ -95,7 +95,8 @@ def answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     if parts is None:
         return model(**batch).loss
     decoder, head = parts
-    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                     use_cache=False).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE
     logits = head(hidden[:, :-1][keep]).float()
