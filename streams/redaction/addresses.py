@@ -122,7 +122,8 @@ _EU_ANCHORED = re.compile(
     r"(?<![\w\\])(?:" + _CAP + r"\s){0,3}" + _CAP + r"\s\d{1,4}[a-zA-Z]?(?:[/-]\d{1,4})?"
     r"(?:,\s?|\n|\\n)(?:\d{4,5}|\d{2}-\d{3}|\d{3}\s\d{2}|\d{4}-\d{3})\s(" + _CAP + r")")
 
-_WORD = re.compile(r"(?:[^\W\d_]|\\u[0-9a-fA-F]{4})+")
+# (letters in runs, not one at a time: the same words, found ~2x faster)
+_WORD = re.compile(r"(?:[^\W\d_]+|\\u[0-9a-fA-F]{4})+")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _SUFFIX_SET = frozenset(w.lower() for w in _SUFFIXES) | {"flat", "studio"}
 _EU_SUFFIX_ENDS = ("straße", "strasse", "str", "weg", "gasse", "platz", "allee", "ring", "damm",
@@ -137,6 +138,7 @@ piazzale corso largo vicolo strada contrada incrocio borgo rotonda canale strett
 salita traversa rua travessa praça estrada alameda beco calçada rotunda ulica aleja""".split())
 # abbreviations that count only with their dot or slash: "C/ Mayor", "C. Mayor", "ul. Długa"
 _EU_ABBREVIATIONS = frozenset({"c", "ul", "al", "av"})
+_TRIGGER_SET = _SUFFIX_SET | _EU_PREFIX_SET | _EU_ABBREVIATIONS
 _WINDOW_BEFORE, _WINDOW_AFTER = 80, 160
 _DIGIT = re.compile(r"\d")
 
@@ -145,7 +147,7 @@ _DIGIT = re.compile(r"\d")
 # every word: whole words from the three lists (_SET_HIT), and words ending in a Germanic or
 # Nordic street suffix (_END_HIT; the start of such a compound is read from the reversed
 # text). Each hit is then checked against the full word, as the loop did.
-_SET_HIT = re.compile(r"(?<![^\W\d_])" + trie_pattern(_SUFFIX_SET | _EU_PREFIX_SET | _EU_ABBREVIATIONS)
+_SET_HIT = re.compile(r"(?<![^\W\d_])" + trie_pattern(_TRIGGER_SET)
                       + r"(?![^\W\d_])")
 _END_HIT = re.compile(trie_pattern(_EU_SUFFIX_ENDS) + r"(?![^\W\d_])")
 _LETTERS = re.compile(r"[^\W\d_]*")
@@ -198,17 +200,22 @@ def _trigger_windows_by_word(text: str) -> tuple[list[tuple[int, int]], list[tup
     """The same windows, from every word in turn (words may hold \\u escapes here)."""
     us_windows: list[tuple[int, int]] = []
     eu_windows: list[tuple[int, int]] = []
-    words = {w.lower() for w in _WORD.findall(text)}
-    if (_SUFFIX_SET.isdisjoint(words) and _EU_PREFIX_SET.isdisjoint(words)
-            and _EU_ABBREVIATIONS.isdisjoint(words) and not any("\\" in w for w in words)
-            and not any(w.endswith(_EU_SUFFIX_ENDS) for w in words)):
-        return us_windows, eu_windows
+    # No "any list word at all?" pre-pass: it is one more scan as dear as this loop, and almost
+    # every such text (39 of 42 escaped 1 KB events in the benchmark) has one.
     for m in _WORD.finditer(text):
-        word = m.group()
-        if "\\" in word:
-            word = _ESCAPE.sub(lambda e: chr(int(e.group(1), 16)), word)
-        _add_windows(text, m.start(), m.end(), word, word.lower(), us_windows, eu_windows)
+        word = _decoded(m.group())
+        w = word.lower()
+        # _add_windows does nothing for a word in none of the lists: skip the call (most words)
+        if w in _TRIGGER_SET or w.endswith(_EU_SUFFIX_ENDS):
+            _add_windows(text, m.start(), m.end(), word, w, us_windows, eu_windows)
     return us_windows, eu_windows
+
+
+def _decoded(word: str) -> str:
+    """A word with its \\uXXXX escapes turned back into letters."""
+    if "\\" not in word:
+        return word
+    return _ESCAPE.sub(lambda e: chr(int(e.group(1), 16)), word)
 
 
 def _add_windows(text: str, start: int, end: int, word: str, w: str,
