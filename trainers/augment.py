@@ -82,9 +82,11 @@ def augment(train: Sequence[Example], *, seed: int = 0, policy: AugmentPolicy = 
     json_pairs = [(ex.prompt, ans) for ex, ans in parsed if isinstance(ans, (dict, list))]
     if not train or not json_pairs:
         return list(train)
-    fields = swappable_fields(json_pairs, policy)
     variants = min(policy.max_variants, math.ceil(policy.target_examples / len(train)) - 1)
-    if not fields or variants <= 0:
+    if variants <= 0:           # large enough already
+        return list(train)
+    fields = swappable_fields(json_pairs, policy)
+    if not fields:
         return list(train)
     rng = random.Random(f"augment:{seed}")
     out = list(train)

@@ -3,6 +3,7 @@ the base model's size and the hardware. Pure: no model is loaded here."""
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
@@ -60,6 +61,8 @@ class TrainConfig:
     head_lr_scale: float = 1.0      # learning-rate factor for modules_to_save (a fully trained head)
     json_targets: bool = True       # learn JSON answers in one compact spelling (trainers/targets.py)
     augment: bool = True            # slot-swapped variants of small snapshots (trainers/augment.py)
+    fold_lora: bool = False         # train with the folded LoRA forward (trainers/folded_lora.py)
+    workers: int = 1                # CPU: parts of each batch trained at once, a thread each
     extra: dict[str, Any] = field(default_factory=dict)
 
     def steps_for(self, n_examples: int) -> int:
@@ -94,8 +97,11 @@ def size_class(params: int) -> str:
 DEFAULTS: dict[str, dict[str, Any]] = {
     # Batch 8 at lr 5e-3 (the lr/batch ratio of the earlier 16 at 1e-2): at the same tokens,
     # twice the updates reach a higher exact match with less spread between seeds.
+    # Tiny bases on CPU: the LoRA update folded into each weight, and each batch split across
+    # the cores (one thread each) rather than torch's intra-op threads: 1.2-1.6x the tokens/s.
     "tiny": dict(r=16, alpha=32, target_modules="all-linear", modules_to_save=("lm_head",), epochs=3.0,
-                 lr=5e-3, batch_size=8, max_len=192, min_steps=960, max_steps=1200, head_lr_scale=1.0),
+                 lr=5e-3, batch_size=8, max_len=192, min_steps=960, max_steps=1200, head_lr_scale=1.0,
+                 fold_lora=True, cpu_workers="cores"),
     "small": dict(r=16, alpha=32, target_modules="all-linear", modules_to_save=(), epochs=3.0,
                   lr=2e-4, batch_size=8, max_len=1024),
     "large": dict(r=16, alpha=32, target_modules="all-linear", modules_to_save=(), epochs=2.0,
@@ -103,7 +109,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def resolve(request: TrainRequest, base_params: int, cuda: bool) -> TrainConfig:
+def cpu_cores() -> int:
+    """Cores this process may run on (the affinity mask, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:      # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve(request: TrainRequest, base_params: int, cuda: bool, cores: int | None = None) -> TrainConfig:
+    """`cores`: CPU cores for training (default: this process's affinity mask)."""
     if request.method not in METHODS:
         raise ConfigError(f"method {request.method!r} is not one of {', '.join(METHODS)}")
     if request.r < 0 or request.alpha < 0 or request.epochs < 0 or request.lr < 0:
@@ -132,4 +147,6 @@ def resolve(request: TrainRequest, base_params: int, cuda: bool) -> TrainConfig:
         # An explicit epoch count is honoured as asked; the floor only backs the default.
         min_steps=0 if request.epochs else d.get("min_steps", 0),
         head_lr_scale=d.get("head_lr_scale", 1.0),
+        fold_lora=d.get("fold_lora", False),
+        workers=1 if cuda or d.get("cpu_workers") != "cores" else max(1, cores or cpu_cores()),
     )

@@ -101,10 +101,27 @@ def _right(dot_ok: bool) -> str:
     return rf"(?![{WORD_CHARS}])" + ("" if dot_ok else rf"(?!\.[{WORD_CHARS}])")
 
 
+_WORD_SET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")   # WORD_CHARS
+
+
 def occurs(value: str, text: str, dot_left: bool = True, dot_right: bool = True) -> bool:
     """`value` is in `text` as a whole token (not inside a longer word; with dot_left /
-    dot_right False, not a piece of a longer dotted name either)."""
-    return bool(value) and re.search(_left(dot_left) + re.escape(value) + _right(dot_right), text) is not None
+    dot_right False, not a piece of a longer dotted name either). The same test as the
+    _left/_right patterns, by str.find: augmentation asks it for thousands of distinct values,
+    and a compiled pattern each was most of its time."""
+    if not value:
+        return False
+    word, n, size = _WORD_SET, len(value), len(text)
+    start = text.find(value)
+    while start >= 0:
+        end = start + n
+        if not ((start > 0 and text[start - 1] in word)
+                or (not dot_left and start >= 2 and text[start - 1] == "." and text[start - 2] in word)
+                or (end < size and text[end] in word)
+                or (not dot_right and end + 1 < size and text[end] == "." and text[end + 1] in word)):
+            return True
+        start = text.find(value, start + 1)
+    return False
 
 
 def _dotted(value: str, text: str) -> tuple[bool, bool]:

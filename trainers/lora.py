@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -13,6 +14,7 @@ import torch
 from trainers.augment import augment
 from trainers.config import TrainConfig
 from trainers.dataset import Example
+from trainers.folded_lora import folded_lora
 from trainers.loop import LoopResult, ProgressFn, train_loop
 from trainers.prompting import encode_pair
 from trainers.targets import training_target
@@ -109,13 +111,16 @@ def train_adapter(
                             cfg.max_len) for ex in train]
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
-    log.info("training %s adapter: %d examples, %d steps, r=%d, %d/%d trainable params",
-             cfg.method, len(examples), steps, cfg.r, trainable, total)
+    log.info("training %s adapter: %d examples, %d steps, r=%d, %d/%d trainable params, %d worker(s)%s",
+             cfg.method, len(examples), steps, cfg.r, trainable, total, cfg.workers,
+             ", folded LoRA forward" if cfg.fold_lora else "")
     try:
         head = [p for name, p in model.named_parameters() if "modules_to_save" in name]
-        result = train_loop(model, examples, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
-                            pad_id=tokenizer.pad_token_id, seed=cfg.seed, progress=progress,
-                            report_every=report_every, lr_scales=[(head, cfg.head_lr_scale)] if head else ())
+        with folded_lora(model) if cfg.fold_lora else nullcontext():
+            result = train_loop(model, examples, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                                pad_id=tokenizer.pad_token_id, seed=cfg.seed, progress=progress,
+                                report_every=report_every, lr_scales=[(head, cfg.head_lr_scale)] if head else (),
+                                workers=cfg.workers)
     except torch.OutOfMemoryError as exc:
         raise TrainingError(f"out of memory at batch size {cfg.batch_size}: {exc}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)

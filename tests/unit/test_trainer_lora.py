@@ -133,6 +133,102 @@ def test_answer_loss_equals_the_models_own_loss_and_gradients():
     assert all(torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(g_own, g_fast))
 
 
+def _perturbed_lora_model(seed=0):
+    from trainers.lora import attach_lora, load_base
+
+    cfg = resolve(TrainRequest(method="lora", dropout=0.0), count_params(TINY_BASE_DIR), cuda=False)
+    torch.manual_seed(seed)
+    model = attach_lora(load_base(TINY_BASE_DIR, "lora"), cfg)
+    for p in model.parameters():
+        if p.requires_grad:
+            p.data.add_(0.01 * torch.randn_like(p))  # LoRA B starts at zero: give it gradients to compare
+    return model, [p for p in model.parameters() if p.requires_grad]
+
+
+def _toy_batch(n, seed):
+    from trainers.lora import load_tokenizer
+
+    tok = load_tokenizer(TINY_BASE_DIR)
+    return [encode_pair(tok, p, r, max_len=96) for p, r in toy_task(n, seed)], tok.pad_token_id
+
+
+def _loss_and_grads(model, trainable, batch):
+    from trainers.loop import answer_loss
+
+    loss = answer_loss(model, batch)
+    loss.backward()
+    grads = [p.grad.detach().clone() for p in trainable]
+    model.zero_grad(set_to_none=True)
+    return loss.detach(), grads
+
+
+def test_folded_lora_forward_gives_peft_loss_and_gradients():
+    """The folded training forward is a speed-up only: the same loss and the same gradients
+    for every LoRA matrix and the head, and peft's own forward is back after the block."""
+    from trainers.folded_lora import folded_lora
+    from trainers.prompting import collate
+
+    model, trainable = _perturbed_lora_model()
+    examples, pad = _toy_batch(6, 5)
+    batch = collate(examples, pad)
+    loss, grads = _loss_and_grads(model, trainable, batch)
+    with folded_lora(model) as switched:
+        assert switched == 28          # 7 linear layers x 4 blocks of the shipped base
+        f_loss, f_grads = _loss_and_grads(model, trainable, batch)
+    assert torch.allclose(loss, f_loss, atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6, rtol=1e-4) for a, b in zip(grads, f_grads))
+    assert not any("forward" in vars(m) for m in model.modules())
+
+
+def test_folded_lora_leaves_layers_it_cannot_fold_to_peft():
+    from trainers.folded_lora import folded_lora
+    from trainers.lora import attach_lora, load_base
+
+    cfg = resolve(TrainRequest(method="lora", dropout=0.1), count_params(TINY_BASE_DIR), cuda=False)
+    model = attach_lora(load_base(TINY_BASE_DIR, "lora"), cfg)
+    with folded_lora(model) as switched:
+        assert switched == 0           # dropout on the adapter input: peft's graph applies it
+
+
+def test_batch_parts_on_threads_give_the_whole_batchs_gradient():
+    """workers > 1 splits a batch and runs the parts at once: the summed, token-weighted
+    gradients must be the gradient of the whole batch's mean loss."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from trainers.loop import _parallel_backward, _split
+    from trainers.prompting import collate
+
+    model, trainable = _perturbed_lora_model(1)
+    examples, pad = _toy_batch(7, 9)   # odd: parts of unequal size and answer length
+    loss, grads = _loss_and_grads(model, trainable, collate(examples, pad))
+    with ThreadPoolExecutor(2) as pool:
+        parts = [collate(part, pad) for part in _split(examples, 2)]
+        assert len(parts) == 2
+        p_loss = _parallel_backward(model, parts, trainable, pool)
+    assert torch.allclose(loss, p_loss, atol=1e-5)
+    assert all(torch.allclose(a, p.grad, atol=1e-6, rtol=1e-4) for a, p in zip(grads, trainable))
+
+
+def test_parallel_training_runs_and_restores_torch_threads():
+    from trainers.loop import train_loop
+
+    model, _ = _perturbed_lora_model(2)
+    examples, pad = _toy_batch(32, 4)
+    before = torch.get_num_threads()
+    result = train_loop(model, examples, steps=12, batch_size=8, lr=5e-3, pad_id=pad, workers=2)
+    assert torch.get_num_threads() == before
+    assert math.isfinite(result.final_loss) and result.tokens > 0
+
+
+def test_tiny_bases_fold_lora_and_use_every_core_on_cpu_only():
+    tiny = count_params(TINY_BASE_DIR)
+    cpu = resolve(TrainRequest(), tiny, cuda=False, cores=3)
+    assert cpu.fold_lora and cpu.workers == 3
+    assert resolve(TrainRequest(), tiny, cuda=True, cores=3).workers == 1
+    big = resolve(TrainRequest(), 7_000_000_000, cuda=False, cores=3)
+    assert not big.fold_lora and big.workers == 1
+
+
 def test_qlora_code_path_runs_on_cpu(tmp_path):
     pytest.importorskip("bitsandbytes")
     train = [Example(p, r, "train", {}) for p, r in toy_task(8, 2)]
