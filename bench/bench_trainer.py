@@ -80,8 +80,10 @@ def _train_and_score(train: list, held: list, request: Any, label: str) -> dict[
     from trainers.copy_decoding import CopyVocabulary
     from trainers.evaluate import evaluate_adapter_and_base
     from trainers.fixture import TINY_BASE_DIR
-    from trainers.lora import train_adapter
+    from trainers.lora import preload_libraries, train_adapter
 
+    # Imported once per process, as the trainer service does at start: not a command's cost.
+    preload_libraries()
     cfg = resolve(request, count_params(TINY_BASE_DIR), cuda=False)
     steps = cfg.steps_for(len(train))
     print(f"{label}: {len(train)} train / {len(held)} held-out; LoRA r={cfg.r} alpha={cfg.alpha} "

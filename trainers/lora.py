@@ -16,7 +16,7 @@ from trainers.config import TrainConfig
 from trainers.dataset import Example
 from trainers.folded_lora import folded_lora
 from trainers.loop import LoopResult, ProgressFn, train_loop
-from trainers.prompting import encode_pair
+from trainers.prompting import encode_pairs
 from trainers.targets import training_target
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,17 @@ log = logging.getLogger(__name__)
 
 class TrainingError(RuntimeError):
     """Training could not finish (a retry may help: out of memory, a flaky disk)."""
+
+
+def preload_libraries() -> float:
+    """Import transformers' auto classes and peft now; returns the seconds it took. A cold
+    import costs 5-8 s on two CPU cores: a long-running trainer pays it once at start, not
+    inside its first command's training time and progress."""
+    t0 = time.perf_counter()
+    from peft import LoraConfig, get_peft_model  # noqa: F401
+    from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
+
+    return time.perf_counter() - t0
 
 
 def cuda_available() -> bool:
@@ -107,8 +118,8 @@ def train_adapter(
         if len(grown) > len(train):
             log.info("slot-swap augmentation: %d snapshot pairs -> %d training pairs", len(train), len(grown))
         train = grown
-    examples = [encode_pair(tokenizer, ex.prompt, training_target(ex.response) if cfg.json_targets else ex.response,
-                            cfg.max_len) for ex in train]
+    examples = encode_pairs(tokenizer, [(ex.prompt, training_target(ex.response) if cfg.json_targets else ex.response)
+                                        for ex in train], cfg.max_len)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     log.info("training %s adapter: %d examples, %d steps, r=%d, %d/%d trainable params, %d worker(s)%s",

@@ -38,18 +38,31 @@ class Encoded:
         return sum(1 for x in self.labels if x != IGNORE)
 
 
-def encode_pair(tokenizer: Any, prompt: str, response: str, max_len: int) -> Encoded:
-    """Prompt tokens (no loss) + response tokens + EOS (loss). Long prompts are cut from the
-    left so the answer, which is what we learn, always fits."""
-    prefix = _ids(tokenizer, format_prompt(tokenizer, prompt))
+def _join(tokenizer: Any, prefix: list[int], target: list[int], max_len: int) -> Encoded:
     bos = tokenizer.bos_token_id
     if bos is not None and (not prefix or prefix[0] != bos) and getattr(tokenizer, "add_bos_token", False):
         prefix = [bos] + prefix
-    target = _ids(tokenizer, response) + [tokenizer.eos_token_id]
-    target = target[:max_len]
+    target = (target + [tokenizer.eos_token_id])[:max_len]
     room = max_len - len(target)
     prefix = prefix[-room:] if room > 0 else []
     return Encoded(prefix + target, [IGNORE] * len(prefix) + target)
+
+
+def encode_pair(tokenizer: Any, prompt: str, response: str, max_len: int) -> Encoded:
+    """Prompt tokens (no loss) + response tokens + EOS (loss). Long prompts are cut from the
+    left so the answer, which is what we learn, always fits."""
+    return _join(tokenizer, _ids(tokenizer, format_prompt(tokenizer, prompt)), _ids(tokenizer, response), max_len)
+
+
+def encode_pairs(tokenizer: Any, pairs: Sequence[tuple[str, str]], max_len: int) -> list[Encoded]:
+    """encode_pair for many pairs, tokenised in two batched calls (a training set of a few
+    thousand pairs: ~1 s less than one call per text)."""
+    if not pairs:
+        return []
+    kw = {"add_special_tokens": False}
+    prefixes = tokenizer([format_prompt(tokenizer, prompt) for prompt, _ in pairs], **kw)["input_ids"]
+    targets = tokenizer([response for _, response in pairs], **kw)["input_ids"]
+    return [_join(tokenizer, list(pre), list(tgt), max_len) for pre, tgt in zip(prefixes, targets)]
 
 
 def encode_prompt(tokenizer: Any, prompt: str) -> list[int]:

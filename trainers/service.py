@@ -263,6 +263,10 @@ def run_trainer(settings: Settings) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+    from trainers.lora import preload_libraries
+
+    log.info("training libraries loaded in %.1fs", preload_libraries())
+
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

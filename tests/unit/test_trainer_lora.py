@@ -51,6 +51,17 @@ def test_prompt_tokens_carry_no_loss():
     assert len(short.input_ids) == 32 and short.labels[-1] == tok.eos_token_id  # the answer always fits
 
 
+def test_batched_encoding_equals_one_pair_at_a_time():
+    from trainers.lora import load_tokenizer
+    from trainers.prompting import encode_pairs
+
+    tok = load_tokenizer(TINY_BASE_DIR)
+    pairs = toy_task(20, 8) + [("x" * 400, "y" * 300), ("", "")]   # cut from the left; empty
+    for max_len in (192, 48):
+        assert encode_pairs(tok, pairs, max_len) == [encode_pair(tok, p, r, max_len) for p, r in pairs]
+    assert encode_pairs(tok, [], 192) == []
+
+
 def test_lora_training_lowers_the_loss_and_saves_an_adapter(tmp_path):
     train = [Example(p, r, "train", {}) for p, r in toy_task(64, 1)]
     cfg = resolve(TrainRequest(method="lora", epochs=4, batch_size=16), count_params(TINY_BASE_DIR), cuda=False)
