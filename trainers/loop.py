@@ -150,12 +150,14 @@ def train_loop(
     report_every: int = 10,
     lr_scales: Sequence[tuple[Sequence[torch.nn.Parameter], float]] = (),
     workers: int = 1,
+    fused_optimizer: bool = True,
 ) -> LoopResult:
     """`lr_scales`: (parameters, factor) pairs whose learning rate is `factor` x the schedule's
     (e.g. a freshly trained output head next to low-rank adapters); the rest get 1x.
     `workers` > 1 (CPU): each batch is cut into that many parts whose forward and backward
     passes run at once, one torch thread each. On a small model this beats torch's own
-    intra-op threads, which wait for each other inside every small op (docs/trainer.md)."""
+    intra-op threads, which wait for each other inside every small op (docs/trainer.md).
+    `fused_optimizer`: AdamW as one fused kernel per step where the device has it."""
     if not examples:
         raise ValueError("no training examples")
     torch.manual_seed(seed)
@@ -168,7 +170,7 @@ def train_loop(
         groups.append({"params": [p for p in params if scaled.get(id(p)) == f], "scale": f})
     # One fused kernel per step instead of a Python loop over the parameters (~3% of a tiny
     # base's step on a CPU); the for-each fallback covers devices without it.
-    fused = all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.bfloat16, torch.float16)
+    fused = fused_optimizer and all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.bfloat16, torch.float16)
                 for p in params)
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, weight_decay=weight_decay,
                             **({"fused": True} if fused else {}))
