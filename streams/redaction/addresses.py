@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from .patterns import ascii_twin
 from .spans import ADDRESS, Span
 from .wordtrie import trie_pattern
 
@@ -140,6 +141,7 @@ salita traversa rua travessa praça estrada alameda beco calçada rotunda ulica 
 _EU_ABBREVIATIONS = frozenset({"c", "ul", "al", "av"})
 _TRIGGER_SET = _SUFFIX_SET | _EU_PREFIX_SET | _EU_ABBREVIATIONS
 _WINDOW_BEFORE, _WINDOW_AFTER = 80, 160
+_Window = tuple[int, int, bool]     # (start, end, opened by a street-type word that comes first)
 _DIGIT = re.compile(r"\d")
 
 
@@ -149,40 +151,51 @@ _DIGIT = re.compile(r"\d")
 # text). Each hit is then checked against the full word, as the loop did.
 _SET_HIT = re.compile(r"(?<![^\W\d_])" + trie_pattern(_TRIGGER_SET)
                       + r"(?![^\W\d_])")
+_SET_HIT_ASCII = ascii_twin(_SET_HIT)
 _END_HIT = re.compile(trie_pattern(_EU_SUFFIX_ENDS) + r"(?![^\W\d_])")
 _LETTERS = re.compile(r"[^\W\d_]*")
 
 
-def find_addresses(text: str) -> list[Span]:
+def find_addresses(text: str, low: str | None = None) -> list[Span]:
     """Street-type words are found first; the address patterns then run only in a window
-    around each one (running them over the whole text costs ~1 ms per KB)."""
-    if not any(ch.isdigit() for ch in text):
+    around each one (running them over the whole text costs ~1 ms per KB). `low`:
+    text.lower(), when the caller has it."""
+    # (\d is str.isdecimal: a subset of isdigit, which also holds superscripts and the like)
+    if not _DIGIT.search(text) and (text.isascii() or not any(ch.isdigit() for ch in text)):
         return []
     anchored = _anchored(text)
-    us_windows, eu_windows = _trigger_windows(text)
+    us_windows, eu_windows = _trigger_windows(text, text.lower() if low is None else low)
     if not us_windows and not eu_windows:
         return anchored
     found: set[tuple[int, int]] = set()
-    for windows, patterns in ((us_windows, (_NUMBER_FIRST,)),
-                              (eu_windows, (_STREET_FIRST, _STREET_NO_NUMBER, _FR_NUMBER_FIRST))):
-        for lo, hi in _merge(windows):
+    for windows, all_patterns in ((us_windows, (_NUMBER_FIRST,)),
+                                  (eu_windows, (_STREET_FIRST, _STREET_NO_NUMBER, _FR_NUMBER_FIRST))):
+        for lo, hi, prefix_word in _merge(windows):
             if not _DIGIT.search(text, lo, hi):
                 continue                        # each of these patterns needs a digit
+            patterns = all_patterns
+            if len(patterns) > 1 and not prefix_word:
+                # _STREET_NO_NUMBER and _FR_NUMBER_FIRST start at a street-type word that
+                # comes first (rue, via, C/...), and each such word opens a window flagged so:
+                # without one they cannot match here, unless case folding or a \uXXXX escape
+                # reads a word the trigger scan does not (not in plain ASCII)
+                window = text[lo:hi]
+                if window.isascii() and "\\" not in window:
+                    patterns = patterns[:1]
             for rx in patterns:
                 for m in rx.finditer(text, lo, hi):
                     found.add((m.start(), m.start() + len(m.group().rstrip(" .,;"))))
     return [Span(a, b, ADDRESS) for a, b in sorted(found)] + anchored
 
 
-def _trigger_windows(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def _trigger_windows(text: str, low: str) -> tuple[list[_Window], list[_Window]]:
     """(windows for the number-first patterns, windows for the continental ones)."""
-    low = text.lower()
     if "\\u" in text or len(low) != len(text):
         return _trigger_windows_by_word(text)      # JSON escapes inside words, or odd casing
     n = len(text)
-    us_windows: list[tuple[int, int]] = []
-    eu_windows: list[tuple[int, int]] = []
-    for m in _SET_HIT.finditer(low):
+    us_windows: list[_Window] = []
+    eu_windows: list[_Window] = []
+    for m in (_SET_HIT_ASCII if low.isascii() else _SET_HIT).finditer(low):
         a, b = m.span()
         _add_windows(text, a, b, text[a:b], m.group(), us_windows, eu_windows)
     rev = None
@@ -196,10 +209,10 @@ def _trigger_windows(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, 
     return us_windows, eu_windows
 
 
-def _trigger_windows_by_word(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+def _trigger_windows_by_word(text: str) -> tuple[list[_Window], list[_Window]]:
     """The same windows, from every word in turn (words may hold \\u escapes here)."""
-    us_windows: list[tuple[int, int]] = []
-    eu_windows: list[tuple[int, int]] = []
+    us_windows: list[_Window] = []
+    eu_windows: list[_Window] = []
     # No "any list word at all?" pre-pass: it is one more scan as dear as this loop, and almost
     # every such text (39 of 42 escaped 1 KB events in the benchmark) has one.
     for m in _WORD.finditer(text):
@@ -219,21 +232,22 @@ def _decoded(word: str) -> str:
 
 
 def _add_windows(text: str, start: int, end: int, word: str, w: str,
-                 us_windows: list[tuple[int, int]], eu_windows: list[tuple[int, int]]) -> None:
-    """The windows one word calls for; `w` is the word in lower case."""
+                 us_windows: list[_Window], eu_windows: list[_Window]) -> None:
+    """The windows one word calls for; `w` is the word in lower case. Each window says
+    whether a street-type word that comes first (rue, via, C/) opened it."""
     n = len(text)
     if w in _SUFFIX_SET and word[0].isupper():          # "Baker Street", not "api key"
         lo = max(0, start - _WINDOW_BEFORE)
         if _DIGIT.search(text, lo, start):              # a house number must come before
-            us_windows.append((lo, min(n, end + _WINDOW_AFTER)))
-    if (w in _EU_PREFIX_SET or (w in _EU_ABBREVIATIONS and text[end:end + 1] in "./")
-            or (word[0].isupper() and w.endswith(_EU_SUFFIX_ENDS))):
+            us_windows.append((lo, min(n, end + _WINDOW_AFTER), False))
+    prefix_word = w in _EU_PREFIX_SET or (w in _EU_ABBREVIATIONS and text[end:end + 1] in "./")
+    if prefix_word or (word[0].isupper() and w.endswith(_EU_SUFFIX_ENDS)):
         # back to the start of a compound ("Hans-Hinrich-Ackermann-Ring"), then 14 more:
         # French addresses put the number first ("214 bis, avenue ...")
         lo = start
         while lo > 0 and start - lo < 60 and not text[lo - 1].isspace():
             lo -= 1
-        eu_windows.append((max(0, lo - 14), min(n, end + _WINDOW_AFTER)))
+        eu_windows.append((max(0, lo - 14), min(n, end + _WINDOW_AFTER), prefix_word))
 
 
 def _anchored(text: str) -> list[Span]:
@@ -257,11 +271,12 @@ def _common(word: str) -> bool:
     return word.lower() in load().common
 
 
-def _merge(windows: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for lo, hi in sorted(windows):
+def _merge(windows: list[_Window]) -> list[_Window]:
+    """Overlapping windows joined; a joined window keeps any window's prefix-word flag."""
+    out: list[_Window] = []
+    for lo, hi, flag in sorted(windows):
         if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
+            out[-1] = (out[-1][0], max(out[-1][1], hi), out[-1][2] or flag)
         else:
-            out.append((lo, hi))
+            out.append((lo, hi, flag))
     return out

@@ -24,7 +24,9 @@ import re
 from typing import NamedTuple
 
 from .lexicon import Lexicon, load
+from .patterns import ascii_twin
 from .spans import PERSON, Span
+from .wordtrie import trie_pattern
 
 _UP = "A-ZÀ-ÖØ-ÞĀĂĄĆĈĊČĎĐĒĔĖĘĚĜĞĠĢĤĦĨĪĬĮİĴĶĹĻĽĿŁŃŅŇŌŎŐŒŔŖŘŚŜŞŠŢŤŦŨŪŬŮŰŲŴŶŸŹŻŽȘȚ"
 # JSON written by Python escapes non-ASCII letters ("\\u00c7etin"): such escapes count as letters.
@@ -38,9 +40,15 @@ _PARTICLE = "(?:" + "|".join(sorted(_PARTICLES, key=len, reverse=True)) + ")"
 _TOKEN = re.compile(rf"{_INITIAL}|{_WORD}|{_PARTICLE}")
 # A run of capitalised words. It starts with a plain upper-case class (checked for the left
 # boundary only after that first letter), which lets the regex engine skip other text fast.
+# Letters are read a run at a time (_LS, possessive): every part after the first letter is
+# optional, so the engine never backtracks into them and the match is the one _L gives, found
+# without a loop iteration per letter.
+_LS = rf"(?:[^\W\d_]++|{_ESC})"
+_WORD_LS = rf"(?:[{_UP}]|\\u00[cdCD][0-9a-fA-F]){_LS}*+(?:['’]{_LS}++)*(?:-[{_UP}]{_LS}++)?"
 _RUN = re.compile(
-    rf"[{_UP}](?:(?<![\w\\].)|(?<=\\[nrt].))(?:\.(?=[ ])|{_L}*(?:['’]{_L}+)*(?:-[{_UP}]{_L}+)?)"
-    rf"(?:[ ](?:{_PARTICLE}[ ])*(?:{_INITIAL}|{_WORD}))*")
+    rf"[{_UP}](?:(?<![\w\\].)|(?<=\\[nrt].))(?:\.(?=[ ])|{_LS}*+(?:['’]{_LS}++)*(?:-[{_UP}]{_LS}++)?)"
+    rf"(?:[ ](?:{_PARTICLE}[ ])*(?:{_INITIAL}|{_WORD_LS}))*")
+_RUN_ASCII = ascii_twin(_RUN)
 
 # Capitalised words that are never a person here, whatever the name lists say: calendar
 # words, greetings, corporate suffixes, and the products and models agent traffic is full of.
@@ -146,7 +154,8 @@ def context_before(pre: str) -> str:
     """"title", "strong", "weak" or "" for the text just before a candidate name."""
     if "\\" in pre:
         pre = _ESCAPED_BREAK.sub("\n", pre)
-    if "\n" in pre and _LINE_LEAD.search(pre):          # (the pattern needs a line break)
+    # (_LINE_LEAD needs a line break and one of the delimiters: cheap tests first)
+    if "\n" in pre and ("--" in pre or "—" in pre or "__" in pre) and _LINE_LEAD.search(pre):
         return "strong"
     body = pre.rstrip(_CTX_STRIP)
     sep = pre[len(body):]
@@ -204,6 +213,12 @@ def _email_name_parts(text: str) -> set[str]:
 # capitalised words in a row are ordinary nouns, not a name.
 _NOUN_CAPS_WORDS = frozenset("der die das und nicht ist mit für ein eine auf sich den dem des zu von "
                              "bitte ich wir sie wird werden haben sind auch noch nach bei".split())
+# Those words standing alone (no word character on either side): the ones a scan for every
+# lower-case word (\b[a-zäöüß]+\b) would find among them. Each branch starts with a literal
+# letter, so the engine skips other text fast.
+_NOUN_CAPS_SCAN = re.compile("|".join(
+    re.escape(first) + r"(?<!\w.)" + trie_pattern(sorted(w[1:] for w in _NOUN_CAPS_WORDS if w[0] == first))
+    + r"(?!\w)" for first in sorted({w[0] for w in _NOUN_CAPS_WORDS})))
 
 
 class _Facts:
@@ -221,8 +236,7 @@ class _Facts:
 
     def capitalises_nouns(self) -> bool:
         if self.noun_caps is None:
-            words = set(re.findall(r"\b[a-zäöüß]+\b", self.text[:4000]))
-            self.noun_caps = len(words & _NOUN_CAPS_WORDS) >= 3
+            self.noun_caps = len(set(_NOUN_CAPS_SCAN.findall(self.text[:4000]))) >= 3
         return self.noun_caps
 
 
@@ -287,10 +301,6 @@ def unescape(token: str) -> str:
     return _UNESCAPE.sub(lambda m: chr(int(m.group()[2:], 16)), token)
 
 
-_WORD_CHAR = re.compile(r"\w")
-_WORD_CHAR_OR_ESCAPE = re.compile(r"[\w\\]")
-
-
 def whole_word_occurrences(text: str, values) -> list[tuple[int, int]]:
     """Non-overlapping (start, end) of the values in `text`, each not inside a word (nor right
     after a backslash), scanning left to right and taking the longest value at each start:
@@ -305,8 +315,10 @@ def whole_word_occurrences(text: str, values) -> list[tuple[int, int]]:
         i = text.find(value)
         while i >= 0:
             end = i + size
-            if (i == 0 or not _WORD_CHAR_OR_ESCAPE.match(text, i - 1)) \
-                    and (end == n or not _WORD_CHAR.match(text, end)):
+            # (\w is exactly str.isalnum() or "_", one character at a time)
+            before = text[i - 1] if i else " "
+            after = text[end] if end < n else " "
+            if not (before.isalnum() or before in "_\\") and not (after.isalnum() or after == "_"):
                 hits.append((i, -size))
             i = text.find(value, i + 1)
     hits.sort()
@@ -320,6 +332,13 @@ def whole_word_occurrences(text: str, values) -> list[tuple[int, int]]:
 
 
 _SUFFIXES = (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("ed", "e"), ("es", ""), ("s", ""), ("ly", ""), ("er", ""))
+
+
+def _company_follows(text: str, end: int) -> bool:
+    """"Becker GmbH", "Hermann Seifert AG" after a run that ends at `end`: a company (a suffix
+    inside the run, "Stolze Drubin GmbH & Co. KG", is found with its tokens)."""
+    m = _COMPANY_AFTER.match(text, end)
+    return bool(m) and m.group(1).lower().rstrip(".") in _COMPANY
 
 
 class Tok(NamedTuple):
@@ -336,6 +355,16 @@ class Tok(NamedTuple):
     @property
     def namey(self) -> bool:
         return not self.word and not self.particle
+
+
+# Tok(start, end, *rest) goes through the named tuple's Python-level __new__; building the
+# tuple directly gives the same Tok in less than half the time (tens of Toks per event).
+_new_tuple = tuple.__new__
+
+
+def _tok_at(start: int, feats: tuple) -> Tok:
+    """The Tok of a token at `start`, from its cached features (see NameTagger._features)."""
+    return _new_tuple(Tok, (start, start + feats[0]) + feats[1:])
 
 
 class NameTagger:
@@ -359,7 +388,7 @@ class NameTagger:
         feats = self._cache.get(text)
         if feats is None:
             feats = self._features(text)
-        return Tok(start, start + feats[0], *feats[1:])
+        return _tok_at(start, feats)
 
     def _features(self, text: str) -> tuple:
         """(length, text, first, last, ambiguous, word, initial, particle) of a token, cached:
@@ -397,11 +426,12 @@ class NameTagger:
         return Tok(start, end, text, False, False, False, word, False, False)
 
     # ---- text --------------------------------------------------------------------------------
-    def find(self, text: str) -> list[Span]:
+    def find(self, text: str, low: str | None = None) -> list[Span]:
+        """`low`: text.lower(), when the caller has it."""
         out: list[Span] = []
         mirrors = _Facts(text)         # e-mail name parts etc., computed on first use
         cache = self._cache
-        for run in _RUN.finditer(text):
+        for run in (_RUN_ASCII if text.isascii() else _RUN).finditer(text):
             r = run.group()
             if " " not in r:
                 # most runs are one capitalised word ("The", "Error"): decide from the cached
@@ -410,19 +440,19 @@ class NameTagger:
                 if feats[6] or feats[7]:                  # initial, particle
                     continue
                 start = run.start()
-                end = start + feats[0]
                 if feats[5]:                              # a word
+                    end = start + feats[0]
                     if text[end:end + 1] in _AFTER_GREETED:
-                        t = Tok(start, end, *feats[1:])
+                        t = _tok_at(start, feats)
                         if self._greeted_word(text, t):   # "Dear August,"
                             out.append(Span(t.start, t.end, PERSON))
                     continue
-                t = Tok(start, end, *feats[1:])
+                t = _tok_at(start, feats)
                 if self._accept(text, [t], "", mirrors):
                     out.append(Span(t.start, t.end, PERSON))
                 continue
             out += self._from_run(text, run.start(), r, mirrors)
-        low = text.lower()
+        low = text.lower() if low is None else low
         starts = _key_starts(low)
         for start in starts:
             m = _KEY_VALUE.match(text, start)
@@ -432,7 +462,7 @@ class NameTagger:
                     out.append(span)
         if starts and "\n" in text:
             out += self._csv_columns(text, low, starts)
-        out += self._lowercase_greetings(text)
+        out += self._lowercase_greetings(text, low)
         return out + self._repeat_mentions(text, out)
 
     def _greeted_word(self, text: str, t: Tok) -> bool:
@@ -462,9 +492,20 @@ class NameTagger:
         # longest first, so a full name is one span rather than two adjacent ones
         return [Span(a, b, PERSON) for a, b in whole_word_occurrences(text, parts)]
 
+    def _run_tokens(self, run: str) -> tuple:
+        """((offset, features) of each token, whether a token after the first is a corporate
+        suffix) of a run of capitalised words; each word's features come from the word cache."""
+        cache = self._cache
+        toks = tuple((t.start(), cache.get(t.group()) or self._features(t.group()))
+                     for t in _TOKEN.finditer(run))
+        return toks, any(f[1].lower().rstrip(".") in _COMPANY for _, f in toks[1:])
+
     def _from_run(self, text: str, start: int, run: str, mirrors: "_Facts | None" = None) -> list[Span]:
-        toks = [self.tok(start + t.start(), start + t.end(), t.group()) for t in _TOKEN.finditer(run)]
-        if self._company_follows(text, toks):
+        plan, company_inside = self._run_tokens(run)
+        if company_inside:
+            return []                                 # "Stolze Drubin GmbH"
+        toks = [_tok_at(start + offset, feats) for offset, feats in plan]
+        if _company_follows(text, toks[-1].end):
             return []
         spans: list[Span] = []
         i = 0
@@ -493,13 +534,6 @@ class NameTagger:
                 spans.append(Span(seg[0].start, seg[-1].end, PERSON))
             i = j + 1
         return spans
-
-    def _company_follows(self, text: str, toks: list[Tok]) -> bool:
-        """"Becker GmbH", "Stolze Drubin GmbH & Co. KG", "Hermann Seifert AG": a company."""
-        if any(t.text.lower().rstrip(".") in _COMPANY for t in toks[1:]):
-            return True
-        m = _COMPANY_AFTER.match(text, toks[-1].end)
-        return bool(m) and m.group(1).lower().rstrip(".") in _COMPANY
 
     def _cued(self, text: str, s: int, e: int, first: Tok) -> bool:
         """Evidence around a candidate that does not depend on the word lists: a strong cue or
@@ -665,11 +699,12 @@ class NameTagger:
         r"|i(?<!\w.)(?: am|'m))[ ,]+"
         r"([a-z][a-z'-]+)(?:[ ]([a-z][a-z'-]+))?\b")
 
-    def _lowercase_greetings(self, text: str) -> list[Span]:
-        """"hi priya," in chat: lower-case names right after a greeting, gazetteer-confirmed."""
+    def _lowercase_greetings(self, text: str, low: str) -> list[Span]:
+        """"hi priya," in chat: lower-case names right after a greeting, gazetteer-confirmed.
+        `low` is text.lower()."""
         out = []
         lex = self.lex
-        for m in self._GREETING_LOW.finditer(text.lower()):
+        for m in self._GREETING_LOW.finditer(low):
             first = text[m.start(1):m.end(1)]
             if not first.islower() or first not in lex.first or first in lex.ambiguous or first in _STOP:
                 continue

@@ -46,9 +46,10 @@ class Redactor:
         """Non-overlapping entity spans in `text`, sorted by start."""
         if not text:
             return []
-        candidates = find_secrets(text) + find_structured(text)
+        low = text.lower()                  # read by every finder but the structured one
+        candidates = find_secrets(text, low) + find_structured(text)
         if self._names is not None:
-            candidates += find_addresses(text) + self._names.find(text)
+            candidates += find_addresses(text, low) + self._names.find(text, low)
         return resolve(candidates)
 
     def _detect_value(self, key: str, value: str) -> list[Span]:

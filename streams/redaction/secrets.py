@@ -65,7 +65,6 @@ _WORD_HIT = re.compile(r"(?i)pass|pwd|secret|token|key|auth|credential|bearer|se
 # fast. Case-insensitive matching also equates ı and İ with i and ſ with s, which lower() does
 # not: a text holding one of those takes the (?i) pattern.
 _WORD_HIT_LOW = re.compile(r"pass|pwd|secret|token|key|auth|credential|bearer|session|cookie|sig")
-_ODD_CASE = re.compile("[\u0130\u0131\u017f]")
 _KEY_END = re.compile(r"(?i)" + _SECRET_WORDS + r"$")
 _IDENT = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _AFTER_KEY = re.compile(
@@ -80,7 +79,7 @@ def _key_values(text: str, low: str | None = None):
     pos = 0
     n = len(text)
     low = text.lower() if low is None else low
-    if len(low) == len(text) and not _ODD_CASE.search(text):
+    if len(low) == len(text) and "\u0130" not in text and "\u0131" not in text and "\u017f" not in text:
         hits, scanned = _WORD_HIT_LOW, low
     else:
         hits, scanned = _WORD_HIT, text
@@ -154,7 +153,8 @@ def secret_value_ok(key: str, value: str) -> bool:
     return False
 
 
-def find_secrets(text: str) -> list[Span]:
+def find_secrets(text: str, low: str | None = None) -> list[Span]:
+    """`low`: text.lower(), when the caller has it."""
     out: list[Span] = []
     # Each pattern runs only near a literal it cannot match without (the provider hints found
     # by one scan, the others by str.find).
@@ -170,7 +170,7 @@ def find_secrets(text: str) -> list[Span]:
     for lo, hi in substring_windows(text, ("://",), 24, 300):
         out += [Span(m.start(1), m.end(1), SECRET) for m in _URL_PASSWORD.finditer(text, lo, hi)
                 if not _is_placeholder(m.group(1))]
-    low = text.lower()
+    low = text.lower() if low is None else low
     if "=" in text:
         for lo, hi in substring_windows(low, ("password", "pwd", "passwd", "accountkey", "sharedaccess"), 2, 300):
             out += [Span(m.start(1), m.end(1), SECRET) for m in _CONN_PASSWORD.finditer(text, lo, hi)

@@ -32,6 +32,13 @@ def resolve(candidates: list[Span]) -> list[Span]:
     """Keep a non-overlapping subset: by priority, then the longer span; sorted by start."""
     if len(candidates) < 2:
         return list(candidates)
+    # Most often nothing overlaps once exact repeats (a name found again by its repeats) are
+    # dropped: then every span is kept, and the settling below is not needed. (An empty span
+    # and its repeat overlap nothing and are both kept below: those take the long way.)
+    by_start = sorted(set(candidates))
+    if all(a.start < a.end <= b.start for a, b in zip(by_start, by_start[1:])) \
+            and by_start[-1].start < by_start[-1].end:
+        return by_start
     ordered = sorted(candidates, key=lambda s: (-PRIORITY[s.type], s.start - s.end, s.start))
     kept: list[Span] = []
     taken: list[tuple[int, int]] = []       # (start, end) of kept, sorted
