@@ -42,7 +42,10 @@ DEMO_SETTINGS = {
     # [300 calls, parity 0.95]: the shipped 1.1M-parameter CPU base, trained for a minute on a
     # few hundred examples, agrees with the frontier model on ~0.85 of calls (docs/trainer.md);
     # a real base on a GPU node is held to the seed thresholds.
-    "DISTILLERY_PROMOTION_THRESHOLDS": "min_shadow_calls=60,min_success_parity=0.8",
+    # [latency +10%]: here the specialist generates on a CPU core it shares with training and the
+    # worker; on a slower 2-core machine (AVX2 only) its median ran 24-115% above the replayed
+    # frontier's, and no specialist could be promoted at +10%.
+    "DISTILLERY_PROMOTION_THRESHOLDS": "min_shadow_calls=60,min_success_parity=0.8,max_latency_increase=1.0",
     # [standard 0.92]: the router's floor on a specialist's success rate (lower confidence
     # bound), consistent with the promotion bar above on a few hundred calls of evidence
     "DISTILLERY_ROUTER_QUALITY_SLA": "standard=0.7",
