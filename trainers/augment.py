@@ -78,14 +78,14 @@ def swappable_fields(pairs: Sequence[tuple[str, Any]], policy: AugmentPolicy) ->
 def augment(train: Sequence[Example], *, seed: int = 0, policy: AugmentPolicy = AugmentPolicy()) -> list[Example]:
     """The original examples, then slot-swapped variants (marked meta["augmented"]), up to
     about policy.target_examples in all. Returns the input unchanged when nothing qualifies."""
-    parsed = [(ex, parse_json(ex.response)) for ex in train]
-    json_pairs = [(ex.prompt, ans) for ex, ans in parsed if isinstance(ans, (dict, list))]
-    if not train or not json_pairs:
-        return list(train)
+    if not train:
+        return []
     variants = min(policy.max_variants, math.ceil(policy.target_examples / len(train)) - 1)
     if variants <= 0:           # large enough already
         return list(train)
-    fields = swappable_fields(json_pairs, policy)
+    parsed = [(ex, parse_json(ex.response)) for ex in train]
+    json_pairs = [(ex.prompt, ans) for ex, ans in parsed if isinstance(ans, (dict, list))]
+    fields = swappable_fields(json_pairs, policy) if json_pairs else {}
     if not fields:
         return list(train)
     rng = random.Random(f"augment:{seed}")

@@ -492,19 +492,10 @@ class NameTagger:
         # longest first, so a full name is one span rather than two adjacent ones
         return [Span(a, b, PERSON) for a, b in whole_word_occurrences(text, parts)]
 
-    def _run_tokens(self, run: str) -> tuple:
-        """((offset, features) of each token, whether a token after the first is a corporate
-        suffix) of a run of capitalised words; each word's features come from the word cache."""
-        cache = self._cache
-        toks = tuple((t.start(), cache.get(t.group()) or self._features(t.group()))
-                     for t in _TOKEN.finditer(run))
-        return toks, any(f[1].lower().rstrip(".") in _COMPANY for _, f in toks[1:])
-
     def _from_run(self, text: str, start: int, run: str, mirrors: "_Facts | None" = None) -> list[Span]:
-        plan, company_inside = self._run_tokens(run)
-        if company_inside:
+        toks = [self.tok(start + t.start(), start + t.end(), t.group()) for t in _TOKEN.finditer(run)]
+        if any(t.text.lower().rstrip(".") in _COMPANY for t in toks[1:]):
             return []                                 # "Stolze Drubin GmbH"
-        toks = [_tok_at(start + offset, feats) for offset, feats in plan]
         if _company_follows(text, toks[-1].end):
             return []
         spans: list[Span] = []
