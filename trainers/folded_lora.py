@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 
-def _foldable(layer: Any) -> str | None:
+def foldable_adapter(layer: Any) -> str | None:
     """The adapter name when `layer` can use the folded forward, else None."""
     from peft.tuners.lora.layer import Linear as LoraLinear
 
@@ -91,7 +91,7 @@ def folded_lora(model: Any) -> Iterator[int]:
     how many layers were switched. peft's forward is back afterwards (saving, evaluation)."""
     switched = []
     for module in model.modules():
-        name = _foldable(module)
+        name = foldable_adapter(module)
         if name is not None:
             module.forward = _folded_forward(module, name)
             switched.append(module)

@@ -87,15 +87,17 @@ def _plain_parts(model: Any) -> tuple[Any, Any] | None:
     return (decoder, head) if decoder is not None and head is not None else None
 
 
-def answer_loss(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def answer_loss(model: Any, batch: dict[str, torch.Tensor], decoder: Callable | None = None) -> torch.Tensor:
     """Mean next-token cross-entropy over answer tokens, the output head computed at those
     positions only. Same value as the model's own loss, but most positions are prompt, and on a
     small base the head and its log-softmax over the vocabulary are a large share of a step
-    (~10% faster on the shipped base). Other architectures use the model's own loss."""
+    (~10% faster on the shipped base). Other architectures use the model's own loss.
+    `decoder`: a stand-in for the model's decoder on right-padded batches (trainers/lean_decoder.py)."""
     parts = _plain_parts(model)
     if parts is None:
         return model(**batch).loss
-    decoder, head = parts
+    own, head = parts
+    decoder = decoder or own
     hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                      use_cache=False).last_hidden_state
     targets = batch["labels"][:, 1:]
@@ -114,7 +116,7 @@ def _split(batch: Sequence[Encoded], parts: int) -> list[Sequence[Encoded]]:
 
 
 def _parallel_backward(model: Any, parts: list[dict[str, torch.Tensor]], params: list[torch.nn.Parameter],
-                       pool: ThreadPoolExecutor) -> torch.Tensor:
+                       pool: ThreadPoolExecutor, decoder: Callable | None = None) -> torch.Tensor:
     """Forward and backward of each part of one batch on its own thread; sets every
     parameter's .grad to the whole batch's gradient and returns its loss. Each part's loss is
     weighted by its share of the answer tokens, so the sum is the mean over the whole batch.
@@ -124,7 +126,7 @@ def _parallel_backward(model: Any, parts: list[dict[str, torch.Tensor]], params:
 
     def run(part: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tuple]:
         share = _answer_tokens(part) / max(total, 1)
-        loss = answer_loss(model, part) * share
+        loss = answer_loss(model, part, decoder) * share
         return loss.detach(), torch.autograd.grad(loss, params, allow_unused=True)
 
     done = list(pool.map(run, parts))
@@ -151,13 +153,15 @@ def train_loop(
     lr_scales: Sequence[tuple[Sequence[torch.nn.Parameter], float]] = (),
     workers: int = 1,
     fused_optimizer: bool = True,
+    decoder: Callable | None = None,
 ) -> LoopResult:
     """`lr_scales`: (parameters, factor) pairs whose learning rate is `factor` x the schedule's
     (e.g. a freshly trained output head next to low-rank adapters); the rest get 1x.
     `workers` > 1 (CPU): each batch is cut into that many parts whose forward and backward
     passes run at once, one torch thread each. On a small model this beats torch's own
     intra-op threads, which wait for each other inside every small op (docs/trainer.md).
-    `fused_optimizer`: AdamW as one fused kernel per step where the device has it."""
+    `fused_optimizer`: AdamW as one fused kernel per step where the device has it.
+    `decoder`: see `answer_loss` (the batches here are right-padded)."""
     if not examples:
         raise ValueError("no training examples")
     torch.manual_seed(seed)
@@ -192,11 +196,11 @@ def train_loop(
             picked = next(it)
             if pool is not None and len(picked) > 1:
                 parts = [{k: v.to(device) for k, v in collate(part, pad_id).items()} for part in _split(picked, workers)]
-                loss = _parallel_backward(model, parts, params, pool)
+                loss = _parallel_backward(model, parts, params, pool, decoder)
                 tokens += sum(int(p["attention_mask"].sum()) for p in parts)
             else:
                 batch = {k: v.to(device) for k, v in collate(picked, pad_id).items()}
-                loss = answer_loss(model, batch)
+                loss = answer_loss(model, batch, decoder)
                 loss.backward()
                 tokens += int(batch["attention_mask"].sum())
             if max_grad_norm:

@@ -15,6 +15,7 @@ from trainers.augment import augment
 from trainers.config import TrainConfig
 from trainers.dataset import Example
 from trainers.folded_lora import folded_lora
+from trainers.lean_decoder import lean_decoder
 from trainers.loop import LoopResult, ProgressFn, train_loop
 from trainers.prompting import encode_pairs
 from trainers.targets import training_target
@@ -122,16 +123,18 @@ def train_adapter(
                                         for ex in train], cfg.max_len)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
+    # Tiny Llama bases: the folded arithmetic in fewer, larger calls (trainers/lean_decoder.py).
+    decoder = lean_decoder(model) if cfg.fold_lora else None
     log.info("training %s adapter: %d examples, %d steps, r=%d, %d/%d trainable params, %d worker(s)%s",
              cfg.method, len(examples), steps, cfg.r, trainable, total, cfg.workers,
-             ", folded LoRA forward" if cfg.fold_lora else "")
+             ", folded LoRA forward" + (" (lean decoder)" if decoder else "") if cfg.fold_lora else "")
     try:
         head = [p for name, p in model.named_parameters() if "modules_to_save" in name]
         with folded_lora(model) if cfg.fold_lora else nullcontext():
             result = train_loop(model, examples, steps=steps, batch_size=cfg.batch_size, lr=cfg.lr,
                                 pad_id=tokenizer.pad_token_id, seed=cfg.seed, progress=progress,
                                 report_every=report_every, lr_scales=[(head, cfg.head_lr_scale)] if head else (),
-                                workers=cfg.workers)
+                                workers=cfg.workers, decoder=decoder)
     except torch.OutOfMemoryError as exc:
         raise TrainingError(f"out of memory at batch size {cfg.batch_size}: {exc}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -201,6 +201,49 @@ def test_folded_lora_leaves_layers_it_cannot_fold_to_peft():
         assert switched == 0           # dropout on the adapter input: peft's graph applies it
 
 
+def test_lean_decoder_gives_the_models_loss_and_gradients():
+    """The lean decoder is a speed-up only: on a right-padded batch of unequal lengths, the
+    same answer loss and the same gradients for every LoRA matrix and the head as the model's
+    own forward, alone and as the decoder of batch parts on threads."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from trainers.lean_decoder import lean_decoder
+    from trainers.loop import _parallel_backward, _split, answer_loss
+    from trainers.prompting import collate
+
+    model, trainable = _perturbed_lora_model(3)
+    examples, pad = _toy_batch(7, 11)
+    batch = collate(examples, pad)
+    assert int(batch["attention_mask"].sum()) < batch["attention_mask"].numel()    # padding present
+    loss, grads = _loss_and_grads(model, trainable, batch)
+    decoder = lean_decoder(model)
+    assert decoder is not None and len(decoder.layers) == 4
+    lean_loss = answer_loss(model, batch, decoder)
+    lean_loss.backward()
+    assert torch.allclose(loss, lean_loss.detach(), atol=1e-5)
+    assert all(torch.allclose(a, p.grad, atol=1e-6, rtol=1e-4) for a, p in zip(grads, trainable))
+    model.zero_grad(set_to_none=True)
+    with ThreadPoolExecutor(2) as pool:
+        p_loss = _parallel_backward(model, [collate(part, pad) for part in _split(examples, 2)], trainable, pool, decoder)
+    assert torch.allclose(loss, p_loss, atol=1e-5)
+    assert all(torch.allclose(a, p.grad, atol=1e-6, rtol=1e-4) for a, p in zip(grads, trainable))
+
+
+def test_lean_decoder_declines_what_it_does_not_cover():
+    from trainers.lean_decoder import lean_decoder
+    from trainers.lora import attach_lora, load_base
+
+    base = count_params(TINY_BASE_DIR)
+    dropout = attach_lora(load_base(TINY_BASE_DIR, "lora"), resolve(TrainRequest(method="lora", dropout=0.1), base, cuda=False))
+    assert lean_decoder(dropout) is None          # adapter dropout: peft's graph applies it
+    some = attach_lora(load_base(TINY_BASE_DIR, "lora"),
+                       resolve(TrainRequest(method="lora", dropout=0.0, target_modules=["q_proj", "v_proj"]), base, cuda=False))
+    assert lean_decoder(some) is None             # k_proj, o_proj... carry no adapter
+    plain = load_base(TINY_BASE_DIR, "lora")
+    plain.config.rope_parameters = {"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}
+    assert lean_decoder(plain) is None            # rope scaling (and no adapters at all)
+
+
 def test_batch_parts_on_threads_give_the_whole_batchs_gradient():
     """workers > 1 splits a batch and runs the parts at once: the summed, token-weighted
     gradients must be the gradient of the whole batch's mean loss."""

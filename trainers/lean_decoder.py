@@ -1,0 +1,178 @@
+"""A lean training forward for a tiny Llama-architecture base with folded LoRA layers.
+
+On a base of ~1 M parameters a CPU step is short enough that fixed per-call costs matter: the
+Hugging Face decoder's module calls and mask building, and one Python autograd function per
+adapted projection (28 on the shipped base), each paid again in the backward pass. This
+forward runs the same arithmetic with fewer, larger calls: q/k/v and gate/up each as one
+product with their folded weights stacked, rotary tables computed once per length, and causal
+SDPA without a mask (training batches are right-padded, so no real token ever attends to a pad;
+pad positions are never scored). Same loss and gradients as the model's own forward up to float
+rounding (tests/unit/test_trainer_lora.py).
+
+`lean_decoder(model)` returns None for anything it does not cover (other architectures, biases,
+rope scaling, dropout, unfoldable LoRA layers), and the caller keeps the model's own forward.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from trainers.folded_lora import foldable_adapter
+
+
+class _StackedFoldedLinear(torch.autograd.Function):
+    """y = x · Wf^T where Wf stacks, row-wise, W_i + s_i·B_i·A_i of several projections that read
+    the same input (q/k/v, or gate/up). Frozen W; A_i and B_i get rank-r gradients only."""
+
+    @staticmethod
+    def forward(ctx, x, weight, scalings: tuple[float, ...], *lora):
+        n = len(scalings)
+        lora_a, lora_b = lora[:n], lora[n:]
+        if n == 1:
+            folded = torch.addmm(weight, lora_b[0], lora_a[0], alpha=scalings[0])
+        else:
+            folded = weight.clone()
+            row = 0
+            for a, b, s in zip(lora_a, lora_b, scalings):
+                folded[row:row + b.shape[0]].addmm_(b, a, alpha=s)
+                row += b.shape[0]
+        # The folded weight is kept for the backward pass (not rebuilt): small on the bases
+        # this path serves.
+        ctx.save_for_backward(x, folded, *lora)
+        ctx.scalings = scalings
+        return F.linear(x, folded)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, folded, *lora = ctx.saved_tensors
+        n = len(ctx.scalings)
+        lora_a, lora_b = lora[:n], lora[n:]
+        g = grad_out.reshape(-1, grad_out.shape[-1])
+        x2 = x.reshape(-1, x.shape[-1])
+        grad_x = (g @ folded).view(x.shape) if ctx.needs_input_grad[0] else None
+        same = all(s == ctx.scalings[0] for s in ctx.scalings)
+        g_scaled = g * ctx.scalings[0] if same else None     # one pass instead of two per part
+        grads_a, grads_b, row = [], [], 0
+        for a, b, s in zip(lora_a, lora_b, ctx.scalings):
+            gi = g_scaled[:, row:row + b.shape[0]] if same else g[:, row:row + b.shape[0]] * s
+            row += b.shape[0]
+            grads_a.append((gi @ b).t() @ x2)
+            grads_b.append(gi.t() @ (x2 @ a.t()))
+        return (grad_x, None, None, *grads_a, *grads_b)
+
+
+@dataclass
+class _Stack:
+    weight: torch.Tensor                 # frozen, the projections' weights stacked row-wise
+    lora_a: tuple[torch.nn.Parameter, ...]
+    lora_b: tuple[torch.nn.Parameter, ...]
+    scalings: tuple[float, ...]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return _StackedFoldedLinear.apply(x, self.weight, self.scalings, *self.lora_a, *self.lora_b)
+
+
+def _stack(layers: Sequence[Any]) -> _Stack | None:
+    names = [foldable_adapter(layer) for layer in layers]
+    if any(name is None for name in names):
+        return None
+    bases = [layer.get_base_layer() for layer in layers]
+    if any(base.bias is not None for base in bases):
+        return None
+    return _Stack(torch.cat([base.weight.detach() for base in bases]),
+                  tuple(layer.lora_A[name].weight for layer, name in zip(layers, names)),
+                  tuple(layer.lora_B[name].weight for layer, name in zip(layers, names)),
+                  tuple(float(layer.scaling[name]) for layer, name in zip(layers, names)))
+
+
+@dataclass
+class _Layer:
+    norm1: Any
+    qkv: _Stack
+    o: _Stack
+    norm2: Any
+    gate_up: _Stack
+    down: _Stack
+
+
+@dataclass
+class _Output:
+    last_hidden_state: torch.Tensor
+
+
+class LeanDecoder:
+    """Callable like the decoder in `trainers.loop.answer_loss`: input_ids (right-padded) ->
+    an object with `last_hidden_state`. The attention mask is not needed (module docstring)."""
+
+    def __init__(self, decoder: Any, layers: list[_Layer], heads: int, kv_heads: int, head_dim: int):
+        self.decoder = decoder
+        self.layers = layers
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
+        self._rope: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _rotary(self, x: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # The model's own rotary module, once for the longest length seen: same tables.
+        if self._rope is None or self._rope[0].shape[-2] < length:
+            positions = torch.arange(max(length, 256), device=x.device)[None]
+            with torch.no_grad():
+                cos, sin = self.decoder.rotary_emb(x, positions)
+            self._rope = (cos[:, None], sin[:, None])      # (1, 1, T, head_dim)
+        cos, sin = self._rope
+        return cos[:, :, :length], sin[:, :, :length]
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: Any = None, **_: Any) -> _Output:
+        b, t = input_ids.shape
+        h, kv, d = self.heads, self.kv_heads, self.head_dim
+        x = self.decoder.embed_tokens(input_ids)
+        cos, sin = self._rotary(x, t)
+        for layer in self.layers:
+            y = layer.norm1(x)
+            q, k, v = layer.qkv(y).split((h * d, kv * d, kv * d), dim=-1)
+            q = q.view(b, t, h, d).transpose(1, 2)
+            k = k.view(b, t, kv, d).transpose(1, 2)
+            v = v.view(b, t, kv, d).transpose(1, 2)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+            att = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=kv != h)
+            x = x + layer.o(att.transpose(1, 2).reshape(b, t, h * d))
+            gate, up = layer.gate_up(layer.norm2(x)).chunk(2, dim=-1)
+            x = x + layer.down(F.silu(gate) * up)
+        return _Output(self.decoder.norm(x))
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def lean_decoder(model: Any) -> LeanDecoder | None:
+    """A LeanDecoder over `model`'s (peft-wrapped) Llama decoder, or None when not covered."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    decoder = getattr(base, "model", None)
+    if getattr(config, "model_type", None) != "llama" or decoder is None:
+        return None
+    # transformers 5 names them rope_parameters (rope_scaling is an alias); 4.x had rope_scaling.
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    if (getattr(config, "hidden_act", None) != "silu" or getattr(config, "attention_bias", False)
+            or getattr(config, "mlp_bias", False) or getattr(config, "pretraining_tp", 1) != 1
+            or getattr(config, "attention_dropout", 0.0)
+            or rope.get("rope_type", rope.get("type", "default")) != "default"):
+        return None
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    layers = []
+    for block in decoder.layers:
+        att, mlp = block.self_attn, block.mlp
+        if getattr(att, "scaling", head_dim ** -0.5) != head_dim ** -0.5:
+            return None
+        stacks = (_stack([att.q_proj, att.k_proj, att.v_proj]), _stack([att.o_proj]),
+                  _stack([mlp.gate_proj, mlp.up_proj]), _stack([mlp.down_proj]))
+        if any(s is None for s in stacks):
+            return None
+        layers.append(_Layer(block.input_layernorm, stacks[0], stacks[1], block.post_attention_layernorm,
+                             stacks[2], stacks[3]))
+    return LeanDecoder(decoder, layers, heads, kv_heads, head_dim)
