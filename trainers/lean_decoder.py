@@ -128,19 +128,25 @@ class LeanDecoder:
         h, kv, d = self.heads, self.kv_heads, self.head_dim
         x = self.decoder.embed_tokens(input_ids)
         cos, sin = self._rotary(x, t)
+        width = (x.shape[-1],)
         for layer in self.layers:
-            y = layer.norm1(x)
-            q, k, v = layer.qkv(y).split((h * d, kv * d, kv * d), dim=-1)
-            q = q.view(b, t, h, d).transpose(1, 2)
-            k = k.view(b, t, kv, d).transpose(1, 2)
-            v = v.view(b, t, kv, d).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
-            att = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=kv != h)
+            heads = layer.qkv(F.rms_norm(x, width, layer.norm1.weight, layer.norm1.variance_epsilon))
+            heads = heads.view(b, t, h + 2 * kv, d).transpose(1, 2)
+            qk = heads[:, :h + kv]                      # queries and keys rotate together
+            qk = qk * cos + _rotate_half(qk) * sin
+            att = F.scaled_dot_product_attention(qk[:, :h], qk[:, h:], heads[:, h + kv:], is_causal=True,
+                                                 enable_gqa=kv != h)
             x = x + layer.o(att.transpose(1, 2).reshape(b, t, h * d))
-            gate, up = layer.gate_up(layer.norm2(x)).chunk(2, dim=-1)
+            gate, up = layer.gate_up(F.rms_norm(x, width, layer.norm2.weight, layer.norm2.variance_epsilon)).chunk(2, dim=-1)
             x = x + layer.down(F.silu(gate) * up)
-        return _Output(self.decoder.norm(x))
+        norm = self.decoder.norm
+        return _Output(F.rms_norm(x, width, norm.weight, norm.variance_epsilon))
+
+
+def _plain_rms_norm(module: Any) -> bool:
+    """Llama's RMSNorm (weight * x / rms(x), float32 on these bases), which F.rms_norm computes."""
+    return type(module).__name__ == "LlamaRMSNorm" and getattr(module, "weight", None) is not None \
+        and module.weight.dtype == torch.float32 and hasattr(module, "variance_epsilon")
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -162,12 +168,16 @@ def lean_decoder(model: Any) -> LeanDecoder | None:
             or getattr(config, "attention_dropout", 0.0)
             or rope.get("rope_type", rope.get("type", "default")) != "default"):
         return None
+    if not _plain_rms_norm(decoder.norm):
+        return None
     heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
     layers = []
     for block in decoder.layers:
         att, mlp = block.self_attn, block.mlp
         if getattr(att, "scaling", head_dim ** -0.5) != head_dim ** -0.5:
+            return None
+        if not all(_plain_rms_norm(n) for n in (block.input_layernorm, block.post_attention_layernorm)):
             return None
         stacks = (_stack([att.q_proj, att.k_proj, att.v_proj]), _stack([att.o_proj]),
                   _stack([mlp.gate_proj, mlp.up_proj]), _stack([mlp.down_proj]))
