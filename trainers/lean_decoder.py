@@ -105,7 +105,8 @@ class _Output:
 
 class LeanDecoder:
     """Callable like the decoder in `trainers.loop.answer_loss`: input_ids (right-padded) ->
-    an object with `last_hidden_state`. The attention mask is not needed (module docstring)."""
+    an object with `last_hidden_state`. The attention mask is only checked to be right padding
+    (module docstring); a left-padded batch is refused."""
 
     def __init__(self, decoder: Any, layers: list[_Layer], heads: int, kv_heads: int, head_dim: int):
         self.decoder = decoder
@@ -123,7 +124,9 @@ class LeanDecoder:
         cos, sin = self._rope
         return cos[:, :, :length], sin[:, :, :length]
 
-    def __call__(self, input_ids: torch.Tensor, attention_mask: Any = None, **_: Any) -> _Output:
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, **_: Any) -> _Output:
+        if attention_mask is not None and bool((attention_mask[:, 1:] > attention_mask[:, :-1]).any()):
+            raise ValueError("the lean decoder needs right-padded batches (no mask is applied)")
         b, t = input_ids.shape
         h, kv, d = self.heads, self.kv_heads, self.head_dim
         x = self.decoder.embed_tokens(input_ids)

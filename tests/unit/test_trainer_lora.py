@@ -227,6 +227,9 @@ def test_lean_decoder_gives_the_models_loss_and_gradients():
         p_loss = _parallel_backward(model, [collate(part, pad) for part in _split(examples, 2)], trainable, pool, decoder)
     assert torch.allclose(loss, p_loss, atol=1e-5)
     assert all(torch.allclose(a, p.grad, atol=1e-6, rtol=1e-4) for a, p in zip(grads, trainable))
+    left = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"].flip(1)}
+    with pytest.raises(ValueError, match="right-padded"):
+        decoder(**left)
 
 
 def test_lean_decoder_declines_what_it_does_not_cover():
