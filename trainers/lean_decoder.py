@@ -4,7 +4,7 @@ On a base of ~1 M parameters a CPU step is short enough that fixed per-call cost
 Hugging Face decoder's module calls and mask building, and one Python autograd function per
 adapted projection (28 on the shipped base), each paid again in the backward pass. This
 forward runs the same arithmetic with fewer, larger calls: q/k/v and gate/up each as one
-product with their folded weights stacked, rotary tables computed once per length, and causal
+product with their folded weights stacked, rotary tables computed once, and causal
 SDPA without a mask (training batches are right-padded, so no real token ever attends to a pad;
 pad positions are never scored). Same loss and gradients as the model's own forward up to float
 rounding (tests/unit/test_trainer_lora.py).

@@ -97,7 +97,7 @@ def answer_loss(model: Any, batch: dict[str, torch.Tensor], decoder: Callable | 
     if parts is None:
         return model(**batch).loss
     own, head = parts
-    decoder = decoder or own
+    decoder = decoder if decoder is not None else own
     hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                      use_cache=False).last_hidden_state
     targets = batch["labels"][:, 1:]
