@@ -247,6 +247,26 @@ def test_lean_decoder_declines_what_it_does_not_cover():
     assert lean_decoder(plain) is None            # rope scaling (and no adapters at all)
 
 
+def test_length_pools_cover_every_example_once_per_epoch_with_less_padding():
+    from trainers.loop import _batches
+    from trainers.prompting import Encoded
+
+    rng = random.Random(0)
+    examples = [Encoded([1] * rng.randint(5, 200), [IGNORE] * 5) for _ in range(512)]
+
+    def epoch(pool_batches):
+        it = _batches(examples, 8, random.Random(1), pool_batches)
+        return [next(it) for _ in range(64)]
+
+    def padded(batches):
+        return sum(len(b) * max(len(e.input_ids) for e in b) for b in batches)
+
+    wide, narrow = epoch(32), epoch(8)
+    for batches in (wide, narrow):
+        assert sorted(id(e) for b in batches for e in b) == sorted(id(e) for e in examples)
+    assert padded(wide) < padded(narrow)
+
+
 def test_batch_parts_on_threads_give_the_whole_batchs_gradient():
     """workers > 1 splits a batch and runs the parts at once: the summed, token-weighted
     gradients must be the gradient of the whole batch's mean loss."""
