@@ -43,33 +43,46 @@ def foldable_adapter(layer: Any) -> str | None:
     return name
 
 
-class _FoldedLoraLinear(torch.autograd.Function):
-    """y = x (W + s·B·A)^T + bias, with W and bias frozen.
+class FoldedLinear(torch.autograd.Function):
+    """y = x · Wf^T + bias, Wf = W + s·B_i·A_i on each row block i of W: one adapted layer, or
+    several that read the same input stacked row-wise (q/k/v, gate/up: trainers/lean_decoder.py).
+    W and bias are frozen.
 
     Backward never forms the full-size weight gradient (what a plain folded product would ask
-    autograd for): A and B get theirs through the rank-r path, g·B and x·A^T, as peft's own
-    graph would. Only x, W, A and B are kept for it, never the folded weight."""
+    autograd for): A_i and B_i get theirs through the rank-r path, g·B and x·A^T, as peft's own
+    graph would. The folded weight is kept for it rather than rebuilt: the size of W, and these
+    paths serve tiny bases only. Call as `FoldedLinear.apply(x, W, bias, s, *As, *Bs)`."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, lora_a, lora_b, scaling: float):
-        ctx.save_for_backward(x, weight, lora_a, lora_b)
+    def forward(ctx, x, weight, bias, scaling: float, *lora):
+        n = len(lora) // 2
+        lora_a, lora_b = lora[:n], lora[n:]
+        if n == 1:
+            folded = torch.addmm(weight, lora_b[0], lora_a[0], alpha=scaling)
+        else:
+            folded, row = weight.clone(), 0
+            for a, b in zip(lora_a, lora_b):
+                folded[row:row + b.shape[0]].addmm_(b, a, alpha=scaling)
+                row += b.shape[0]
+        ctx.save_for_backward(x, folded, *lora)
         ctx.scaling = scaling
-        return F.linear(x, torch.addmm(weight, lora_b, lora_a, alpha=scaling), bias)
+        return F.linear(x, folded, bias)
 
     @staticmethod
     def backward(ctx, grad_out):
-        x, weight, lora_a, lora_b = ctx.saved_tensors
-        s = ctx.scaling
+        x, folded, *lora = ctx.saved_tensors
+        n = len(lora) // 2
         g = grad_out.reshape(-1, grad_out.shape[-1])
         x2 = x.reshape(-1, x.shape[-1])
-        grad_x = grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = (g @ torch.addmm(weight, lora_b, lora_a, alpha=s)).view(x.shape)
-        if ctx.needs_input_grad[3]:
-            grad_a = (g @ lora_b).t() @ x2 * s
-        if ctx.needs_input_grad[4]:
-            grad_b = g.t() @ (x2 @ lora_a.t()) * s
-        return grad_x, None, None, grad_a, grad_b, None
+        grad_x = (g @ folded).view(x.shape) if ctx.needs_input_grad[0] else None
+        g = g * ctx.scaling             # once for every block
+        grads_a, grads_b, row = [], [], 0
+        for a, b in zip(lora[:n], lora[n:]):
+            gi = g[:, row:row + b.shape[0]]
+            row += b.shape[0]
+            grads_a.append((gi @ b).t() @ x2)
+            grads_b.append(gi.t() @ (x2 @ a.t()))
+        return (grad_x, None, None, None, *grads_a, *grads_b)
 
 
 def _folded_forward(layer: Any, name: str):
@@ -79,8 +92,8 @@ def _folded_forward(layer: Any, name: str):
     def forward(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if args or kwargs:      # peft-only call forms (adapter_names=...): its own path
             return type(layer).forward(layer, x, *args, **kwargs)
-        return _FoldedLoraLinear.apply(x.to(base.weight.dtype), base.weight, base.bias,
-                                       lora_a.weight, lora_b.weight, scaling)
+        return FoldedLinear.apply(x.to(base.weight.dtype), base.weight, base.bias, scaling,
+                                  lora_a.weight, lora_b.weight)
 
     return forward
 

@@ -20,59 +20,19 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
-from trainers.folded_lora import foldable_adapter
-
-
-class _StackedFoldedLinear(torch.autograd.Function):
-    """y = x · Wf^T where Wf stacks, row-wise, W_i + s_i·B_i·A_i of several projections that read
-    the same input (q/k/v, or gate/up). Frozen W; A_i and B_i get rank-r gradients only."""
-
-    @staticmethod
-    def forward(ctx, x, weight, scalings: tuple[float, ...], *lora):
-        n = len(scalings)
-        lora_a, lora_b = lora[:n], lora[n:]
-        if n == 1:
-            folded = torch.addmm(weight, lora_b[0], lora_a[0], alpha=scalings[0])
-        else:
-            folded = weight.clone()
-            row = 0
-            for a, b, s in zip(lora_a, lora_b, scalings):
-                folded[row:row + b.shape[0]].addmm_(b, a, alpha=s)
-                row += b.shape[0]
-        # The folded weight is kept for the backward pass (not rebuilt): small on the bases
-        # this path serves.
-        ctx.save_for_backward(x, folded, *lora)
-        ctx.scalings = scalings
-        return F.linear(x, folded)
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        x, folded, *lora = ctx.saved_tensors
-        n = len(ctx.scalings)
-        lora_a, lora_b = lora[:n], lora[n:]
-        g = grad_out.reshape(-1, grad_out.shape[-1])
-        x2 = x.reshape(-1, x.shape[-1])
-        grad_x = (g @ folded).view(x.shape) if ctx.needs_input_grad[0] else None
-        same = all(s == ctx.scalings[0] for s in ctx.scalings)
-        g_scaled = g * ctx.scalings[0] if same else None     # one pass instead of two per part
-        grads_a, grads_b, row = [], [], 0
-        for a, b, s in zip(lora_a, lora_b, ctx.scalings):
-            gi = g_scaled[:, row:row + b.shape[0]] if same else g[:, row:row + b.shape[0]] * s
-            row += b.shape[0]
-            grads_a.append((gi @ b).t() @ x2)
-            grads_b.append(gi.t() @ (x2 @ a.t()))
-        return (grad_x, None, None, *grads_a, *grads_b)
+from trainers.folded_lora import FoldedLinear, foldable_adapter
 
 
 @dataclass
 class _Stack:
+    """Projections that read the same input, as one folded product (folded_lora.FoldedLinear)."""
     weight: torch.Tensor                 # frozen, the projections' weights stacked row-wise
     lora_a: tuple[torch.nn.Parameter, ...]
     lora_b: tuple[torch.nn.Parameter, ...]
-    scalings: tuple[float, ...]
+    scaling: float
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return _StackedFoldedLinear.apply(x, self.weight, self.scalings, *self.lora_a, *self.lora_b)
+        return FoldedLinear.apply(x, self.weight, None, self.scaling, *self.lora_a, *self.lora_b)
 
 
 def _stack(layers: Sequence[Any]) -> _Stack | None:
@@ -80,12 +40,13 @@ def _stack(layers: Sequence[Any]) -> _Stack | None:
     if any(name is None for name in names):
         return None
     bases = [layer.get_base_layer() for layer in layers]
-    if any(base.bias is not None for base in bases):
-        return None
+    scalings = {float(layer.scaling[name]) for layer, name in zip(layers, names)}
+    if any(base.bias is not None for base in bases) or len(scalings) != 1:
+        return None                     # e.g. ranks differing per layer: the folded peft layers instead
     return _Stack(torch.cat([base.weight.detach() for base in bases]),
                   tuple(layer.lora_A[name].weight for layer, name in zip(layers, names)),
                   tuple(layer.lora_B[name].weight for layer, name in zip(layers, names)),
-                  tuple(float(layer.scaling[name]) for layer, name in zip(layers, names)))
+                  scalings.pop())
 
 
 @dataclass

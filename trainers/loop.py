@@ -54,15 +54,15 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (1.0 - 0.9 * frac)
 
 
-def _batches(examples: Sequence[Encoded], batch_size: int, rng: random.Random, pool_batches: int = 32):
-    """Endless shuffled epochs; within a pool of `pool_batches` batches, similar lengths go
+def _batches(examples: Sequence[Encoded], batch_size: int, rng: random.Random, length_pool: int = 32):
+    """Endless shuffled epochs; within a pool of `length_pool` batches, similar lengths go
     together to waste less compute on padding (on the benchmark task the slower half of a batch,
     padding included, is 1.4% above half the batch's real tokens with pools of 32, 5.2% with
     pools of 8: docs/trainer.md)."""
     order = list(range(len(examples)))
     while True:
         rng.shuffle(order)
-        pool = batch_size * pool_batches
+        pool = batch_size * length_pool
         for start in range(0, len(order), pool):
             chunk = sorted(order[start:start + pool], key=lambda i: len(examples[i].input_ids))
             groups = [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]

@@ -254,8 +254,8 @@ def test_length_pools_cover_every_example_once_per_epoch_with_less_padding():
     rng = random.Random(0)
     examples = [Encoded([1] * rng.randint(5, 200), [IGNORE] * 5) for _ in range(512)]
 
-    def epoch(pool_batches):
-        it = _batches(examples, 8, random.Random(1), pool_batches)
+    def epoch(length_pool):
+        it = _batches(examples, 8, random.Random(1), length_pool)
         return [next(it) for _ in range(64)]
 
     def padded(batches):
